@@ -1,0 +1,33 @@
+"""One actor per WhatsApp instance, and what it shares with the rest of wasup.
+
+Callers hold actor refs, never actor objects. The StatusBoard is the read side: anything
+that wants to know an instance's state reads it there instead of asking the actor.
+"""
+
+from actors.chromium import find_chromium
+from actors.errors import (
+    BrowserNotFound,
+    ConfigError,
+    IllegalTransition,
+    UnknownInstance,
+    WasupError,
+)
+from actors.lifecycle import RUNNING, TRANSITIONS, WAITING, State, check_move
+from actors.status import Change, InstanceStatus, StatusBoard
+
+__all__ = [
+    "RUNNING",
+    "TRANSITIONS",
+    "WAITING",
+    "BrowserNotFound",
+    "Change",
+    "ConfigError",
+    "IllegalTransition",
+    "InstanceStatus",
+    "State",
+    "StatusBoard",
+    "UnknownInstance",
+    "WasupError",
+    "check_move",
+    "find_chromium",
+]

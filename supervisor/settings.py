@@ -1,0 +1,179 @@
+"""Frozen configuration records, one per component, each with just what that component needs.
+
+:mod:`supervisor.config` reads YAML into these; components receive only their own record.
+Durations are seconds (floats) here; the YAML writes them as ``90s``, ``5m``, ``6h``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+
+class StartPolicy(StrEnum):
+    """When an instance's browser is started."""
+
+    ALWAYS = "always"
+    ON_DEMAND = "on_demand"
+
+
+class Jitter(StrEnum):
+    """How backoff delays are randomised."""
+
+    FULL = "full"
+    DECORRELATED = "decorrelated"
+
+
+@dataclass(frozen=True, slots=True)
+class HttpConfig:
+    """The HTTP listener and who may use it."""
+
+    host: str = "127.0.0.1"
+    """Address to listen on."""
+    port: int = 8080
+    """TCP port to listen on (0 picks a free one)."""
+    api_key_file: Path | None = None
+    """File holding API keys, one per line; blank lines and ``#`` comments ignored."""
+    api_key_env: str = "WASUP_API_KEY"
+    """Environment variable holding an API key (comma-separated for several)."""
+    qr_requires_key: bool = True
+    """Whether QR routes (and the status page) need the API key."""
+    metrics_requires_key: bool = False
+    """Whether ``/metrics`` needs the API key."""
+    max_body_bytes: int = 64 * 1024
+    """Largest request body accepted."""
+
+
+@dataclass(frozen=True, slots=True)
+class BrowserConfig:
+    """How browsers are launched and closed."""
+
+    executable: str | None = None
+    """Chromium to launch; None finds one (see :func:`actors.find_chromium`)."""
+    headless: bool = True
+    """Run without a window."""
+    extra_args: tuple[str, ...] = ()
+    """Flags added after wasup's own."""
+    launch_timeout: float = 30.0
+    """Seconds a launch plus first page load may take before it counts as a crash."""
+    close_timeout: float = 10.0
+    """Seconds a graceful close may take before the browser is killed."""
+    max_concurrent_launches: int = 2
+    """Browser launches allowed at once across all instances; the rest queue in order."""
+
+
+@dataclass(frozen=True, slots=True)
+class BackoffConfig:
+    """Crash restart delays."""
+
+    base: float = 2.0
+    """First delay, seconds."""
+    cap: float = 300.0
+    """Largest delay before jitter, seconds."""
+    jitter: Jitter = Jitter.FULL
+    """Randomisation of the delay."""
+    reset_after: float = 600.0
+    """Seconds in ``connected`` or ``qr`` after which the attempt count resets."""
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerConfig:
+    """Conflict cooldown and circuit breaker."""
+
+    crash_threshold: int = 6
+    """More than this many crashes inside ``crash_window`` opens the circuit."""
+    crash_window: float = 900.0
+    """Seconds over which crashes are counted."""
+    conflict_threshold: int = 3
+    """This many conflicts inside ``conflict_window`` open the circuit."""
+    conflict_window: float = 900.0
+    """Seconds over which conflicts are counted."""
+    conflict_cooldown: float = 60.0
+    """Seconds to wait after a conflict before taking the session back."""
+    conflict_jitter: float = 0.2
+    """Relative jitter on the conflict cooldown (0.2 = ±20 %)."""
+    open_base: float = 900.0
+    """First open period, seconds; doubles with each consecutive open."""
+    open_cap: float = 21600.0
+    """Longest open period, seconds."""
+    open_jitter: float = 0.2
+    """Relative jitter on open periods."""
+    probe_stable: float = 300.0
+    """Seconds a half-open probe must stay connected to close the circuit."""
+    max_opens: int = 5
+    """Consecutive opens after which the instance is parked."""
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetConfig:
+    """A global restart budget that pauses restarts during storms."""
+
+    max_restarts: int = 30
+    """Restarts allowed across all instances inside ``window``."""
+    window: float = 60.0
+    """Seconds over which restarts are counted."""
+
+
+@dataclass(frozen=True, slots=True)
+class SupervisionConfig:
+    """Every supervision policy's numbers."""
+
+    backoff: BackoffConfig = field(default_factory=BackoffConfig)
+    """Crash restart delays."""
+    breaker: BreakerConfig = field(default_factory=BreakerConfig)
+    """Conflict cooldown and circuit breaker."""
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
+    """Global restart budget."""
+    stop_timeout: float = 20.0
+    """Seconds the daemon gives all instances to stop on SIGTERM."""
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceConfig:
+    """One WhatsApp instance."""
+
+    id: str
+    """Unique id, ``[A-Za-z0-9_-]{1,64}``; also the profile directory's name."""
+    start: StartPolicy = StartPolicy.ON_DEMAND
+    """Start at boot (``always``) or when asked (``on_demand``)."""
+    url: str = "https://web.whatsapp.com/"
+    """Page to open; the demo points it at the embedded simulator."""
+    qr_idle_timeout: float = 600.0
+    """Seconds a QR may show unscanned before the browser is closed."""
+
+
+@dataclass(frozen=True, slots=True)
+class SimulatorConfig:
+    """The embedded WhatsApp Web simulator (demo and tests only)."""
+
+    enabled: bool = False
+    """Start the simulator inside the daemon."""
+    host: str = "127.0.0.1"
+    """Address the simulator listens on."""
+    port: int = 0
+    """Port (0 picks a free one); instances use ``{simulator}`` in their url."""
+    fast: bool = False
+    """Use fast timings (tests) instead of realistic ones (demo)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonConfig:
+    """A whole configuration file, split into the records each component receives."""
+
+    source: Path
+    """The file this was read from (for messages and reloads)."""
+    state_dir: Path
+    """Where profiles, the lock file and run-time instances live."""
+    http: HttpConfig = field(default_factory=HttpConfig)
+    """The HTTP listener."""
+    browser: BrowserConfig = field(default_factory=BrowserConfig)
+    """Browser launching."""
+    supervision: SupervisionConfig = field(default_factory=SupervisionConfig)
+    """Supervision policies."""
+    simulator: SimulatorConfig = field(default_factory=SimulatorConfig)
+    """The embedded simulator."""
+    selectors_file: Path | None = None
+    """Selectors and texts for screen detection; None uses the built-in defaults."""
+    instances: tuple[InstanceConfig, ...] = ()
+    """The instances, in file order."""
