@@ -18,8 +18,9 @@
 
 The table below is the truth; the drawing is a map. ``starting``, ``qr``, ``syncing``,
 ``connected``, ``conflict`` and ``logged_out`` have a browser open ("running"); the others do
-not. Terminal pages (banned, deprecated) park from any running state. Every move goes
-through :func:`check_move`; :class:`actors.status.StatusBoard` applies it.
+not. Any running state may restart (→ ``starting``). Terminal pages (banned, deprecated)
+park from any running state. Every move goes through :func:`check_move`;
+:meth:`actors.status.StatusBoard.move` applies it.
 """
 
 from __future__ import annotations
@@ -73,6 +74,8 @@ def _build_table() -> dict[State, frozenset[State]]:
         # Stop closes the browser; a crash or cooldown waits; terminal pages and breaker
         # trips can happen whatever the page showed.
         table[src] |= {S.STOPPED, S.BACKOFF, S.CIRCUIT_OPEN, S.PARKED}
+        # A restart closes the browser and launches a new one in one move.
+        table[src] |= {S.STARTING}
     table[S.STOPPED] |= {S.STARTING, S.BACKOFF, S.CIRCUIT_OPEN, S.PARKED}
     for src in WAITING:
         table[src] |= {S.STARTING, S.STOPPED, S.BACKOFF, S.CIRCUIT_OPEN, S.PARKED}

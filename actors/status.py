@@ -62,7 +62,7 @@ class InstanceStatus:
     """Conflicts seen so far."""
     circuit_opens: int = 0
     """Times the circuit breaker opened."""
-    restarts: Mapping[str, int] = field(default=_EMPTY)
+    restarts: Mapping[str, int] = field(default_factory=lambda: _EMPTY)
     """Restarts so far by reason: crash, conflict, manual, reload."""
 
     def with_restart(self, reason: str) -> InstanceStatus:

@@ -1,0 +1,179 @@
+"""The io thread: one asyncio loop, one Playwright driver, one launch gate, shared by all actors.
+
+Why one async driver instead of the sync API in each actor thread: the sync API costs one
+node process per actor (~90 MB each) and delivers page events only while that thread is
+inside a Playwright call. Here page events arrive on the loop within milliseconds and are
+forwarded into the owning actor's mailbox (see DESIGN.md section 2).
+
+Actors never await anything themselves: they :meth:`Driver.submit` coroutines and either
+wait on the returned concurrent future (bounded) or get the outcome as a message.
+
+Driver death (the node process dies) fires no Playwright event on browsers; the connection
+object does emit ``close``, which we subscribe to through a private attribute because
+nothing public exposes it. Every subscriber then hears ``on_driver_death``; the next
+:meth:`Driver.playwright` call starts a fresh driver.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+from playwright.async_api import Playwright, async_playwright
+
+from actors.errors import WasupError
+
+log = logging.getLogger("wasup.driver")
+
+T = TypeVar("T")
+
+
+class DriverStopped(WasupError):
+    """The io thread is not running (not started yet, or stopped)."""
+
+
+class Driver:
+    """Owns the io thread's event loop, the Playwright driver and the launch gate."""
+
+    def __init__(self, *, max_concurrent_launches: int = 2) -> None:
+        if max_concurrent_launches < 1:
+            raise ValueError("max_concurrent_launches must be at least 1")
+        self._max_launches = max_concurrent_launches
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._manager: Any = None
+        self._playwright: Playwright | None = None
+        self._playwright_lock: asyncio.Lock | None = None
+        self._launch_gate: asyncio.Semaphore | None = None
+        self._death_listeners: list[Callable[[], None]] = []
+        self.deaths = 0
+        """Times the Playwright driver died under us."""
+
+    # -- the loop thread -----------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the io thread and its loop (the Playwright driver starts on first use)."""
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._run, name="io", daemon=True)
+        self._thread.start()
+        self._ready.wait()
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        self._loop = loop
+        self._playwright_lock = asyncio.Lock()
+        # asyncio.Semaphore wakes waiters in FIFO order: launches queue fairly.
+        self._launch_gate = asyncio.Semaphore(self._max_launches)
+        self._ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the Playwright driver and the loop. Close browsers before calling this."""
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        try:
+            asyncio.run_coroutine_threadsafe(self._stop_playwright(), loop).result(timeout)
+        except Exception:
+            log.exception("stopping the Playwright driver failed")
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout)
+        self._loop = self._thread = None
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            raise DriverStopped("the io loop is not running")
+        return self._loop
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        """Run ``coro`` on the io loop; thread-safe."""
+        try:
+            loop = self.loop
+        except DriverStopped:
+            coro.close()
+            raise
+        return asyncio.run_coroutine_threadsafe(coro, loop)
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` on the io loop after ``delay`` seconds; returns a cancel function.
+
+        This is the actors' only timer: pykka has none, and one loop beats a thread per timer.
+        """
+        loop = self.loop
+        handle: list[asyncio.TimerHandle] = []
+        cancelled = threading.Event()
+
+        def arm() -> None:
+            if not cancelled.is_set():
+                handle.append(loop.call_later(max(0.0, delay), callback))
+
+        def cancel() -> None:
+            cancelled.set()
+            if handle:
+                loop.call_soon_threadsafe(handle[0].cancel)
+
+        loop.call_soon_threadsafe(arm)
+        return cancel
+
+    # -- Playwright ----------------------------------------------------------------------
+
+    async def playwright(self) -> Playwright:
+        """The running Playwright driver, started (or restarted after a death) on demand."""
+        assert self._playwright_lock is not None
+        async with self._playwright_lock:
+            if self._playwright is None:
+                self._manager = async_playwright()
+                playwright = await self._manager.start()
+                connection = getattr(playwright._impl_obj, "_connection", None)
+                if connection is not None:
+                    connection.once("close", lambda *_: self._on_connection_closed(playwright))
+                else:  # pragma: no cover - a Playwright release that moved the attribute
+                    log.warning("cannot watch for Playwright driver death in this release")
+                self._playwright = playwright
+            return self._playwright
+
+    @property
+    def launch_gate(self) -> asyncio.Semaphore:
+        """Held while a browser launches, so at most N launches run at once."""
+        assert self._launch_gate is not None
+        return self._launch_gate
+
+    def on_driver_death(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call ``listener`` on the io loop when the driver dies; returns an unsubscribe."""
+        self._death_listeners.append(listener)
+
+        def unsubscribe() -> None:
+            if listener in self._death_listeners:
+                self._death_listeners.remove(listener)
+
+        return unsubscribe
+
+    def _on_connection_closed(self, playwright: Playwright) -> None:
+        if self._playwright is not playwright:
+            return  # our own orderly stop
+        self.deaths += 1
+        log.error("the Playwright driver died; every browser on it is gone")
+        self._playwright = None
+        self._manager = None
+        for listener in list(self._death_listeners):
+            try:
+                listener()
+            except Exception:
+                log.exception("driver death listener %r failed", listener)
+
+    async def _stop_playwright(self) -> None:
+        manager, self._playwright, self._manager = self._manager, None, None
+        if manager is not None:
+            await manager.__aexit__(None, None, None)

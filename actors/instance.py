@@ -1,0 +1,502 @@
+"""The instance actor: the only code that touches one WhatsApp instance's browser.
+
+Everything reaches the browser through this actor's mailbox, one message at a time, and
+the actor never opens a second browser while one is open or closing. That is what makes a
+double connect impossible by construction: 200 concurrent ``Start`` messages are 200 turns
+of the same loop, the first opens the browser and the other 199 find it open.
+
+The actor decides nothing about policy. It turns page screens into lifecycle moves on the
+StatusBoard, reports events to its parent, and carries out what the parent tells it
+(``Schedule``, ``ScheduleTakeover``, ``Park``). Browser work runs on the shared io loop;
+launches report back as ``Opened`` messages so a queued launch never blocks the mailbox.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pykka
+
+from actors import messages as m
+from actors.driver import Driver
+from actors.lifecycle import RUNNING, TRANSITIONS, WAITING, State
+from actors.messages import Event, Report
+from actors.selectors import Selectors
+from actors.session import Session, SessionConfig, SessionError
+from actors.status import InstanceStatus, StatusBoard
+
+log = logging.getLogger("wasup.instance")
+
+#: Restart reasons that count in ``wasup_instance_restarts_total``.
+COUNTED_RESTARTS = frozenset({"crash", "conflict", "manual", "reload"})
+
+_SCREEN_STATES = {
+    "qr": State.QR,
+    "qr_idle": State.QR,
+    "pairing": State.QR,
+    "syncing": State.SYNCING,
+    "connected": State.CONNECTED,
+    "conflict": State.CONFLICT,
+    "logged_out": State.LOGGED_OUT,
+}
+_SCREEN_EVENTS = {
+    State.QR: Event.QR,
+    State.SYNCING: Event.SYNCING,
+    State.CONNECTED: Event.CONNECTED,
+    State.CONFLICT: Event.CONFLICT,
+    State.LOGGED_OUT: Event.LOGGED_OUT,
+}
+TERMINAL_SCREENS = frozenset({"banned", "deprecated"})
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceSpec:
+    """What an instance actor needs to run its browser."""
+
+    session: SessionConfig
+    """Browser settings for this instance (profile, url, executable, timeouts)."""
+    qr_idle_timeout: float = 600.0
+    """Seconds an unscanned QR may show before the browser is closed."""
+    action_timeout: float = 20.0
+    """Seconds a page action (click, pairing code) may take."""
+
+    @property
+    def instance_id(self) -> str:
+        return self.session.instance_id
+
+
+class InstanceActor(pykka.ThreadingActor):
+    """Owns one instance's browser; see the module docstring."""
+
+    def __init__(
+        self,
+        spec: InstanceSpec,
+        *,
+        driver: Driver,
+        board: StatusBoard,
+        selectors: Selectors,
+        report: Callable[[Report], None],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__()
+        self._spec = spec
+        self._id = spec.instance_id
+        self._driver = driver
+        self._board = board
+        self._selectors = selectors
+        self._report_to_parent = report
+        self._clock = clock
+        self._session: Session | None = None
+        self._generation = 0
+        self._timers: dict[str, tuple[int, Callable[[], None]]] = {}
+        self._timer_seq = 0
+        self._qr_wanted_until = 0.0
+        self._screen: str | None = None
+
+    # -- pykka hooks ---------------------------------------------------------------------
+
+    def on_start(self) -> None:
+        record = self._board.add(self._id)
+        self._generation = record.generation
+
+    def on_stop(self) -> None:
+        self._cancel_timers()
+        self._close_session()
+        if self._state in RUNNING or self._state in WAITING:
+            self._board.move(self._id, State.STOPPED, next_attempt=None, qr_ref=None)
+
+    def on_failure(self, *args: Any) -> None:
+        log.error("%s: actor failed; closing its browser", self._id, exc_info=args[1])
+        self._cancel_timers()
+        self._close_session()
+
+    def on_receive(self, message: Any) -> Any:
+        handler = self._handlers.get(type(message))
+        if handler is None:
+            log.warning("%s: ignoring unexpected message %r", self._id, message)
+            return None
+        if isinstance(message, m.PairingCode):
+            return handler(self, message)  # only ever asked: the caller gets any error
+        try:
+            return handler(self, message)
+        except Exception:
+            # A bug in handling one message must not leave a browser running with nobody
+            # watching it: crash the session, report, and keep the actor alive.
+            log.exception("%s: handling %r failed", self._id, message)
+            if self._session is not None:
+                self._crashed(f"internal error while handling {type(message).__name__}")
+            return None
+
+    # -- helpers -------------------------------------------------------------------------
+
+    @property
+    def _state(self) -> State:
+        return self._board.require(self._id).state
+
+    def _now(self) -> float:
+        return self._clock()
+
+    def _report(self, event: Event, detail: str = "") -> None:
+        try:
+            self._report_to_parent(Report(self._id, self._generation, event, detail))
+        except Exception:
+            log.exception("%s: reporting %s to the parent failed", self._id, event)
+
+    def _move(self, dst: State, **changes: Any) -> bool:
+        """Apply a move the page or a command asked for; illegal ones are logged and skipped."""
+        src = self._state
+        if dst is src:
+            if changes:
+                self._board.change(self._id, **changes)
+            return False
+        if dst not in TRANSITIONS[src]:
+            log.warning("%s: ignoring %s -> %s (not an allowed move)", self._id, src, dst)
+            return False
+        self._board.move(self._id, dst, **changes)
+        return True
+
+    def _set_timer(self, name: str, at: float) -> None:
+        self._cancel_timer(name)
+        self._timer_seq += 1
+        token = self._timer_seq
+        ref = self.actor_ref
+        cancel = self._driver.call_later(
+            at - self._now(), lambda: ref.tell(m.TimerFired(name, token))
+        )
+        self._timers[name] = (token, cancel)
+
+    def _cancel_timer(self, name: str) -> None:
+        entry = self._timers.pop(name, None)
+        if entry is not None:
+            entry[1]()
+
+    def _cancel_timers(self) -> None:
+        for name in list(self._timers):
+            self._cancel_timer(name)
+
+    def _wait(self, future: concurrent.futures.Future[Any], seconds: float) -> Any:
+        return future.result(timeout=seconds)
+
+    # -- starting and stopping -----------------------------------------------------------
+
+    def _start(self, reason: str) -> None:
+        state = self._state
+        if state in RUNNING:
+            log.debug("%s: start (%s) ignored, already %s", self._id, reason, state)
+            return
+        if state is State.PARKED:
+            log.warning("%s: start (%s) refused: parked until an operator resets", self._id, reason)
+            return
+        self._cancel_timer("wake")
+        self._open_browser(reason)
+
+    def _open_browser(self, reason: str) -> None:
+        assert self._session is None, "a browser is still open"
+        now = self._now()
+        self._generation += 1
+        self._screen = None
+        self._qr_wanted_until = now + self._spec.qr_idle_timeout
+        edit: Callable[[InstanceStatus], InstanceStatus] | None = None
+        if reason in COUNTED_RESTARTS:
+            edit = lambda r: r.with_restart(reason)  # noqa: E731
+        self._board.move(
+            self._id,
+            State.STARTING,
+            generation=self._generation,
+            start_requested=now,
+            next_attempt=None,
+            qr_ref=None,
+            qr_since=None,
+            pairing_code=None,
+            screen=None,
+        )
+        if edit is not None:
+            self._board.change(self._id, edit)
+        session = Session(
+            self._driver, self._spec.session, self._selectors, self._generation, self.actor_ref.tell
+        )
+        self._session = session
+        generation, ref, board = self._generation, self.actor_ref, self._board
+        future = self._driver.submit(session.open())
+
+        def opened(done: concurrent.futures.Future[float]) -> None:
+            error = None if done.cancelled() else done.exception()
+            if error is None and not done.cancelled():
+                board.browser_launch.observe(done.result())
+                board.count_launch("ok")
+            else:
+                board.count_launch("error")
+            ref.tell(m.Opened(generation, None if error is None else _describe(error)))
+
+        future.add_done_callback(opened)
+        log.info("%s: starting browser generation %d (%s)", self._id, self._generation, reason)
+
+    def _close_session(self) -> None:
+        session, self._session = self._session, None
+        if session is None:
+            return
+        deadline = self._spec.session.close_timeout + self._spec.session.launch_timeout + 5
+        try:
+            self._wait(self._driver.submit(session.close()), deadline)
+        except Exception:
+            log.exception("%s: closing browser generation %d failed", self._id, session.generation)
+
+    def _crashed(self, reason: str) -> None:
+        self._close_session()
+        self._cancel_timer("idle")
+        self._move(State.BACKOFF, next_attempt=None, last_error=reason, qr_ref=None)
+        self._report(Event.CRASHED, reason)
+
+    def _stop_browser(self, reason: str, *, error: str | None = None) -> None:
+        self._cancel_timers()
+        self._close_session()
+        if self._state not in (State.STOPPED, State.PARKED):
+            self._move(
+                State.STOPPED, next_attempt=None, qr_ref=None, pairing_code=None, last_error=error
+            )
+        self._report(Event.STOPPED, reason)
+
+    # -- command handlers ----------------------------------------------------------------
+
+    def _on_start(self, msg: m.Start) -> None:
+        self._start(msg.reason)
+
+    def _on_stop(self, msg: m.Stop) -> None:
+        self._stop_browser(msg.reason, error=None if msg.reason == "manual" else msg.reason)
+
+    def _on_restart(self, msg: m.Restart) -> None:
+        if self._state is State.PARKED:
+            log.warning("%s: restart refused: parked until an operator resets", self._id)
+            return
+        self._cancel_timers()
+        self._close_session()
+        self._open_browser(msg.reason)
+
+    def _on_logout(self, _msg: m.Logout) -> None:
+        was_running = self._state in RUNNING
+        self._cancel_timers()
+        self._close_session()
+        profile = self._spec.session.profile_dir
+        shutil.rmtree(profile, ignore_errors=True)
+        log.info("%s: logged out by operator; profile %s deleted", self._id, profile)
+        self._board.change(self._id, last_error="logged out by operator")
+        if was_running:
+            self._open_browser("manual")
+
+    def _on_takeover(self, _msg: m.Takeover) -> None:
+        self._cancel_timer("wake")
+        if self._state is not State.CONFLICT or self._session is None:
+            log.info("%s: takeover ignored in state %s", self._id, self._state)
+            return
+        self._board.change(self._id, next_attempt=None)
+        key = "refresh" if self._screen == "conflict:unsupported_takeover" else "use_here"
+        try:
+            clicked = self._wait(self._driver.submit(self._session.click(key)), 10)
+        except Exception as exc:
+            log.warning("%s: clicking %s failed: %s", self._id, key, exc)
+            clicked = False
+        if clicked:
+            self._board.change(self._id, lambda r: r.with_restart("conflict"))
+            log.info("%s: took the session back (%s)", self._id, key)
+        else:
+            self._close_session()
+            self._open_browser("conflict")
+
+    def _on_want_qr(self, _msg: m.WantQr) -> None:
+        self._qr_wanted_until = self._now() + self._spec.qr_idle_timeout
+        state = self._state
+        if state is State.STOPPED:
+            self._start("want_qr")
+        elif state is State.QR:
+            self._set_timer("idle", self._qr_wanted_until)
+            if self._screen == "qr_idle":
+                self._click_reload()
+
+    def _on_pairing_code(self, msg: m.PairingCode) -> str:
+        if self._session is None or self._state not in (State.QR, State.STARTING):
+            raise SessionError(f"instance {self._id!r} shows no login screen ({self._state})")
+        self._qr_wanted_until = self._now() + self._spec.qr_idle_timeout
+        code: str = self._wait(
+            self._driver.submit(self._session.request_pairing_code(msg.phone)),
+            self._spec.action_timeout,
+        )
+        return code
+
+    def _on_schedule(self, msg: m.Schedule) -> None:
+        if msg.state not in WAITING:
+            raise ValueError(f"cannot schedule a wait in {msg.state}")
+        self._cancel_timers()
+        self._close_session()
+        changes: dict[str, Any] = {
+            "next_attempt": msg.at,
+            "last_error": msg.reason,
+            "attempts": msg.attempts,
+            "qr_ref": None,
+            "pairing_code": None,
+        }
+        if self._state is State.PARKED:
+            log.warning("%s: schedule ignored: parked", self._id)
+            return
+        if msg.state is State.CIRCUIT_OPEN and self._state is not State.CIRCUIT_OPEN:
+            changes["circuit_opens"] = self._board.require(self._id).circuit_opens + 1
+        self._move(msg.state, **changes)
+        self._wake_reason = msg.restart_reason
+        self._set_timer("wake", msg.at)
+
+    def _on_schedule_takeover(self, msg: m.ScheduleTakeover) -> None:
+        if self._state is not State.CONFLICT:
+            return
+        self._board.change(self._id, next_attempt=msg.at)
+        self._wake_reason = "takeover"
+        self._set_timer("wake", msg.at)
+
+    def _on_park(self, msg: m.Park) -> None:
+        self._cancel_timers()
+        self._close_session()
+        self._move(State.PARKED, next_attempt=None, last_error=msg.reason, qr_ref=None)
+
+    def _on_reset(self, _msg: m.Reset) -> None:
+        self._cancel_timers()
+        if self._state is State.PARKED or self._state in WAITING:
+            self._move(State.STOPPED, attempts=0, next_attempt=None, last_error=None)
+
+    def _on_set_attempts(self, msg: m.SetAttempts) -> None:
+        self._board.change(self._id, attempts=msg.attempts)
+
+    # -- events from the io loop ---------------------------------------------------------
+
+    def _current(self, generation: int) -> bool:
+        return self._session is not None and generation == self._session.generation
+
+    def _on_opened(self, msg: m.Opened) -> None:
+        if not self._current(msg.generation):
+            return
+        if msg.error is not None:
+            self._crashed(f"launch failed: {msg.error}")
+
+    def _on_browser_gone(self, msg: m.BrowserGone) -> None:
+        if self._current(msg.generation):
+            self._crashed(msg.reason)
+
+    def _on_timer(self, msg: m.TimerFired) -> None:
+        entry = self._timers.get(msg.name)
+        if entry is None or entry[0] != msg.token:
+            return  # superseded or cancelled
+        del self._timers[msg.name]
+        if msg.name == "idle":
+            if self._state is State.QR:
+                minutes = self._spec.qr_idle_timeout / 60
+                self._stop_browser(
+                    "idle", error=f"QR not scanned within {minutes:g} min; browser closed"
+                )
+            return
+        if self._wake_reason == "takeover":
+            self._on_takeover(m.Takeover())
+        elif self._state in WAITING:
+            self._open_browser(self._wake_reason)
+
+    def _on_page(self, msg: m.PageReport) -> None:
+        if not self._current(msg.generation):
+            return
+        screen = msg.screen
+        self._screen = f"{screen}:{msg.detail}" if screen == "conflict" and msg.detail else screen
+        if screen in TERMINAL_SCREENS:
+            self._board.change(self._id, screen=screen, last_error=f"WhatsApp shows {screen}")
+            self._report(Event.TERMINAL, screen)
+            return
+        dst = _SCREEN_STATES.get(screen)
+        if dst is None:  # loading, offline, logging_out, unknown: no lifecycle change
+            self._board.change(self._id, screen=screen)
+            return
+        if screen == "qr":
+            self._on_qr(msg.ref)
+            return
+        if screen == "qr_idle":
+            self._move(State.QR, screen=screen, qr_ref=None, pairing_code=None)
+            if self._now() < self._qr_wanted_until:
+                self._click_reload()
+            return
+        if screen == "pairing":
+            self._move(State.QR, screen=screen, qr_ref=None, pairing_code=msg.code)
+            return
+        changes: dict[str, Any] = {"screen": screen, "qr_ref": None, "pairing_code": None}
+        if dst is State.CONNECTED:
+            changes["last_connected"] = self._now()
+            changes["last_error"] = None
+            self._cancel_timer("idle")
+        if dst is State.CONFLICT and self._state is not State.CONFLICT:
+            changes["conflicts"] = self._board.require(self._id).conflicts + 1
+            changes["last_error"] = f"conflict ({msg.detail or 'another computer'})"
+        if dst is State.LOGGED_OUT:
+            changes["last_error"] = f"logged out from the phone ({msg.detail or 'no reason'})"
+        if self._move(dst, **changes):
+            self._report(_SCREEN_EVENTS[dst], msg.detail or "")
+
+    def _on_qr(self, ref: str | None) -> None:
+        now = self._now()
+        record = self._board.require(self._id)
+        if ref is None or ref == record.qr_ref:
+            return
+        changes: dict[str, Any] = {
+            "screen": "qr",
+            "qr_ref": ref,
+            "qr_since": now,
+            "pairing_code": None,
+            "qr_codes": record.qr_codes + 1,
+        }
+        if record.start_requested is not None:
+            self._board.qr_ready.observe(max(0.0, now - record.start_requested))
+            changes["start_requested"] = None
+        entered = self._move(State.QR, **changes)
+        if entered:
+            self._set_timer("idle", max(self._qr_wanted_until, now))
+            self._report(Event.QR)
+
+    def _click_reload(self) -> None:
+        if self._session is None:
+            return
+        try:
+            clicked = self._wait(self._driver.submit(self._session.click("qr_reload")), 10)
+        except Exception as exc:
+            log.warning("%s: clicking the QR reload button failed: %s", self._id, exc)
+            clicked = False
+        if not clicked:
+            log.warning("%s: no QR reload button to click", self._id)
+
+    _wake_reason = "crash"
+    _handlers: ClassVar[dict[type, Callable[[InstanceActor, Any], Any]]] = {
+        m.Start: _on_start,
+        m.Stop: _on_stop,
+        m.Restart: _on_restart,
+        m.Logout: _on_logout,
+        m.Takeover: _on_takeover,
+        m.WantQr: _on_want_qr,
+        m.PairingCode: _on_pairing_code,
+        m.Schedule: _on_schedule,
+        m.ScheduleTakeover: _on_schedule_takeover,
+        m.Park: _on_park,
+        m.Reset: _on_reset,
+        m.SetAttempts: _on_set_attempts,
+        m.Opened: _on_opened,
+        m.BrowserGone: _on_browser_gone,
+        m.TimerFired: _on_timer,
+        m.PageReport: _on_page,
+    }
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    first = text[0] if text else ""
+    return f"{type(error).__name__}: {first}" if first else type(error).__name__
+
+
+def profile_dir(state_dir: Path, instance_id: str) -> Path:
+    """Where an instance's browser profile lives."""
+    return state_dir / "profiles" / instance_id

@@ -1,0 +1,187 @@
+"""Messages an instance actor receives and the reports it sends to its parent.
+
+Every message is a frozen dataclass. Messages from the io loop (page reports, browser
+deaths, launch results) carry the browser generation they belong to, so an event from an
+older browser that arrives after a restart is recognised and dropped.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from actors.lifecycle import State
+
+# -- commands (from the supervisor, the HTTP API via the supervisor, or tests) -------------
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    """Open the browser unless it is open already."""
+
+    reason: str = "manual"
+    """Why: ``boot``, ``want_qr``, ``manual``, ``crash``, ``conflict``, ``probe``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    """Close the browser (gracefully, then killed after the deadline) and stay stopped."""
+
+    reason: str = "manual"
+    """Why, in words; kept as ``last_error`` when it is not a plain manual stop."""
+
+
+@dataclass(frozen=True, slots=True)
+class Restart:
+    """Close the browser and open a new one."""
+
+    reason: str = "manual"
+    """Restart reason as counted in metrics: ``crash``, ``conflict``, ``manual``, ``reload``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Logout:
+    """Close the browser, delete the profile (unlinking the device), then start afresh."""
+
+
+@dataclass(frozen=True, slots=True)
+class Takeover:
+    """Answer a conflict by clicking "Use here" (or restarting if no such button works)."""
+
+
+@dataclass(frozen=True, slots=True)
+class WantQr:
+    """Someone wants a QR: start if stopped, reload an expired QR, extend the idle timeout."""
+
+
+@dataclass(frozen=True, slots=True)
+class PairingCode:
+    """Ask (with ``ask``) for a phone-number pairing code; the answer is the code."""
+
+    phone: str
+    """Phone number in international form, digits only or with a leading ``+``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """Close the browser and wait in ``state`` until ``at``, then do ``then``."""
+
+    state: State
+    """``backoff`` or ``circuit_open``."""
+    at: float
+    """Epoch seconds of the next attempt."""
+    reason: str
+    """Why, in words (kept as ``last_error``)."""
+    attempts: int = 0
+    """Consecutive failed attempts, shown on the StatusBoard."""
+    restart_reason: str = "crash"
+    """What the start at ``at`` counts as: ``crash`` or ``conflict``."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleTakeover:
+    """Stay in ``conflict`` and take the session back at ``at`` (conflict cooldown)."""
+
+    at: float
+    """Epoch seconds of the takeover."""
+
+
+@dataclass(frozen=True, slots=True)
+class Park:
+    """Close the browser and stay ``parked`` until an operator resets the instance."""
+
+    reason: str
+    """Why, in words (kept as ``last_error``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reset:
+    """Operator reset: leave ``parked`` (or any waiting state) for ``stopped``."""
+
+
+@dataclass(frozen=True, slots=True)
+class SetAttempts:
+    """Update the attempt count shown on the StatusBoard (the supervisor keeps the truth)."""
+
+    attempts: int
+    """Consecutive failed attempts."""
+
+
+# -- internal events (from the io loop and timers) ---------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PageReport:
+    """The page's detector saw a new screen."""
+
+    generation: int
+    """Browser generation the page belongs to."""
+    screen: str
+    """``loading``, ``qr``, ``qr_idle``, ``pairing``, ``syncing``, ``connected``, ``conflict``,
+    ``offline``, ``banned``, ``deprecated``, ``logging_out``, ``logged_out`` or ``unknown``."""
+    ref: str | None = None
+    """The QR payload when ``screen`` is ``qr``."""
+    code: str | None = None
+    """The pairing code when ``screen`` is ``pairing``."""
+    detail: str | None = None
+    """Extra words (conflict kind, logout reason, unknown screen's text)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BrowserGone:
+    """The browser, its page, or the whole driver died without being asked to."""
+
+    generation: int
+    """Browser generation that died."""
+    reason: str
+    """What happened, in words."""
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    """A launch finished (``error`` is None) or failed."""
+
+    generation: int
+    """Browser generation that was launching."""
+    error: str | None = None
+    """Why the launch failed, or None."""
+
+
+@dataclass(frozen=True, slots=True)
+class TimerFired:
+    """A timer the actor set went off."""
+
+    name: str
+    """Which timer: ``wake`` (scheduled start or takeover) or ``idle`` (unscanned QR)."""
+    token: int
+    """Identifies the timer; a timer superseded by a newer one is ignored."""
+
+
+# -- reports to the parent ---------------------------------------------------------------
+
+
+class Event(enum.StrEnum):
+    """What an instance tells its supervisor."""
+
+    QR = "qr"
+    SYNCING = "syncing"
+    CONNECTED = "connected"
+    CONFLICT = "conflict"
+    LOGGED_OUT = "logged_out"
+    CRASHED = "crashed"
+    TERMINAL = "terminal"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """One event from an instance actor to its parent."""
+
+    instance_id: str
+    """The instance."""
+    generation: int
+    """Browser generation the event belongs to (stale ones can be ignored)."""
+    event: Event
+    """What happened."""
+    detail: str = ""
+    """Extra words: crash reason, terminal screen name, conflict kind."""

@@ -1,0 +1,241 @@
+"""One browser for one instance, living on the io loop.
+
+A :class:`Session` launches a persistent Chromium context on the instance's own profile,
+injects the detector, and turns everything the browser does into messages posted to its
+actor: page reports, deaths, launch results. It never decides anything; the actor does.
+All methods are coroutines for the io loop, called through :meth:`Driver.submit`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from playwright.async_api import BrowserContext, Page
+from playwright.async_api import Error as PlaywrightError
+
+from actors.chromium import LAUNCH_FLAGS, USER_AGENT
+from actors.driver import Driver
+from actors.errors import WasupError
+from actors.messages import BrowserGone, PageReport
+from actors.procs import clear_profile_locks, kill_profile_processes, profile_processes
+from actors.selectors import Selectors
+
+log = logging.getLogger("wasup.session")
+
+_DETECTOR = resources.files("actors").joinpath("detect.js").read_text(encoding="utf-8")
+
+
+class SessionError(WasupError):
+    """A browser operation failed (launch, page action, pairing)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionConfig:
+    """What one instance's browser needs."""
+
+    instance_id: str
+    """The instance (for logs)."""
+    profile_dir: Path
+    """Its own Chromium profile directory."""
+    url: str
+    """Page to open."""
+    executable: str
+    """Chromium binary."""
+    headless: bool = True
+    """Run without a window."""
+    extra_args: tuple[str, ...] = ()
+    """Flags after wasup's own."""
+    launch_timeout: float = 30.0
+    """Seconds for launch plus first navigation."""
+    close_timeout: float = 10.0
+    """Seconds a graceful close may take before the processes are killed."""
+    screenshot_dir: Path | None = None
+    """Where screenshots of unknown screens go (None: none taken)."""
+
+
+class Session:
+    """A browser for one instance and one generation; posts events with ``post``."""
+
+    def __init__(
+        self,
+        driver: Driver,
+        cfg: SessionConfig,
+        selectors: Selectors,
+        generation: int,
+        post: Callable[[object], None],
+    ) -> None:
+        self._driver = driver
+        self._cfg = cfg
+        self._selectors = selectors
+        self._script = _DETECTOR.replace("__WASUP_CONFIG__", selectors.to_json())
+        self.generation = generation
+        self._post = post
+        self._context: BrowserContext | None = None
+        self._page: Page | None = None
+        self._closing = False
+        self._gone = False
+        self._unsubscribe_death: Callable[[], None] | None = None
+        self._tasks: set[asyncio.Future[None]] = set()
+        self._open_task: asyncio.Task[Any] | None = None
+        self._launch_started = False
+
+    # -- launching -----------------------------------------------------------------------
+
+    async def open(self) -> float:
+        """Launch the browser and open the page; returns the launch duration in seconds."""
+        self._open_task = asyncio.current_task()
+        cfg = self._cfg
+        cfg.profile_dir.mkdir(parents=True, exist_ok=True)
+        # A previous daemon or driver that died may have left the profile's browser running
+        # and its lock files behind; either would make this launch fail or double-connect.
+        if kill_profile_processes(cfg.profile_dir):
+            log.warning("%s: killed a leftover browser on %s", cfg.instance_id, cfg.profile_dir)
+        clear_profile_locks(cfg.profile_dir)
+        self._unsubscribe_death = self._driver.on_driver_death(
+            lambda: self._died("the Playwright driver died")
+        )
+        async with self._driver.launch_gate:
+            if self._closing:
+                raise SessionError("closed before launch")
+            self._launch_started = True
+            started = time.monotonic()
+            playwright = await self._driver.playwright()
+            context = await asyncio.wait_for(
+                playwright.chromium.launch_persistent_context(
+                    str(cfg.profile_dir),
+                    executable_path=cfg.executable,
+                    headless=cfg.headless,
+                    args=[*LAUNCH_FLAGS, *cfg.extra_args],
+                    user_agent=USER_AGENT,
+                    viewport={"width": 1200, "height": 900},
+                    handle_sigint=False,
+                    handle_sigterm=False,
+                    handle_sighup=False,
+                ),
+                cfg.launch_timeout,
+            )
+            launch_seconds = time.monotonic() - started
+        self._context = context
+        context.on("close", lambda _ctx: self._died("the browser closed"))
+        await context.expose_binding("__wasupReport", self._on_report)
+        await context.add_init_script(script=self._script)
+        page = context.pages[0] if context.pages else await context.new_page()
+        self._page = page
+        page.on("crash", lambda _page: self._died("the page crashed"))
+        if self._closing:
+            raise SessionError("closed during launch")
+        await page.goto(cfg.url, wait_until="commit", timeout=cfg.launch_timeout * 1000)
+        return launch_seconds
+
+    # -- page events ---------------------------------------------------------------------
+
+    def _on_report(self, _source: Any, payload: Any) -> None:
+        if self._closing or not isinstance(payload, dict):
+            return
+        report = PageReport(
+            generation=self.generation,
+            screen=str(payload.get("screen") or "unknown"),
+            ref=_opt_str(payload.get("ref")),
+            code=_opt_str(payload.get("code")),
+            detail=_opt_str(payload.get("detail")),
+        )
+        self._post(report)
+        if report.screen == "unknown":
+            task = asyncio.ensure_future(self._screenshot_unknown())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def _died(self, reason: str) -> None:
+        if self._closing or self._gone:
+            return
+        self._gone = True
+        log.warning("%s: %s (generation %d)", self._cfg.instance_id, reason, self.generation)
+        self._post(BrowserGone(self.generation, reason))
+
+    async def _screenshot_unknown(self) -> None:
+        directory, page = self._cfg.screenshot_dir, self._page
+        if directory is None or page is None:
+            return
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"{self._cfg.instance_id}-unknown-{int(time.time())}.png"
+        try:
+            await page.screenshot(path=str(path))
+            log.warning("%s: unknown screen, screenshot at %s", self._cfg.instance_id, path)
+        except PlaywrightError as exc:
+            log.warning("%s: unknown screen, screenshot failed: %s", self._cfg.instance_id, exc)
+
+    # -- actions -------------------------------------------------------------------------
+
+    async def click(self, text_key: str) -> bool:
+        """Click the first visible button whose text matches ``texts[text_key]``."""
+        page = self._require_page()
+        return bool(await page.evaluate("(key) => window.__wasupClick(key)", text_key))
+
+    async def request_pairing_code(self, phone: str, wait_seconds: float = 15.0) -> str:
+        """Go through "Link with phone number" and return the code WhatsApp shows."""
+        page = self._require_page()
+        if not await self.click("link_with_phone"):
+            raise SessionError("no 'Link with phone number' button on the page")
+        field = page.locator(", ".join(self._selectors.selectors["phone_input"])).first
+        await field.fill(phone, timeout=wait_seconds * 1000)
+        if not await self.click("next"):
+            await field.press("Enter")
+        selector = ", ".join(self._selectors.selectors["pairing_code"])
+        element = await page.wait_for_selector(selector, timeout=wait_seconds * 1000)
+        attribute = self._selectors.attributes["pairing_code_attribute"]
+        code = await element.get_attribute(attribute) if element else None
+        if not code:
+            raise SessionError("the pairing code element has no code")
+        return code
+
+    def _require_page(self) -> Page:
+        if self._page is None or self._gone:
+            raise SessionError("the browser is not open")
+        return self._page
+
+    # -- closing -------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Close gracefully within the deadline, then kill whatever is left."""
+        self._closing = True
+        if self._unsubscribe_death is not None:
+            self._unsubscribe_death()
+        task = self._open_task
+        if task is not None and not task.done() and task is not asyncio.current_task():
+            if not self._launch_started:
+                task.cancel()  # still queued at the launch gate: nothing to clean up
+            # A launch in flight cannot be cancelled safely (the browser could appear after
+            # we stopped looking for it), so let it finish, then close what it opened.
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(asyncio.shield(task), self._cfg.launch_timeout)
+        context, self._context, self._page = self._context, None, None
+        if context is not None and not self._gone:
+            try:
+                await asyncio.wait_for(context.close(), self._cfg.close_timeout)
+            except (TimeoutError, PlaywrightError) as exc:
+                log.warning("%s: graceful close failed (%s); killing", self._cfg.instance_id, exc)
+        profile = self._cfg.profile_dir
+        if kill_profile_processes(profile):
+            log.warning("%s: killed browser processes left after close", self._cfg.instance_id)
+        # The kill is asynchronous; wait (briefly) until the profile is really free, so the
+        # next launch on it cannot meet the old browser.
+        for _ in range(100):
+            if not profile_processes(profile):
+                break
+            await asyncio.sleep(0.02)
+        clear_profile_locks(profile)
+
+    def alive(self) -> bool:
+        return self._context is not None and not self._gone and not self._closing
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else str(value)
