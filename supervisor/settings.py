@@ -138,9 +138,30 @@ class InstanceConfig:
     start: StartPolicy = StartPolicy.ON_DEMAND
     """Start at boot (``always``) or when asked (``on_demand``)."""
     url: str = "https://web.whatsapp.com/"
-    """Page to open; the demo points it at the embedded simulator."""
+    """Page to open; ``{simulator}`` stands for the embedded simulator's base URL."""
     qr_idle_timeout: float = 600.0
     """Seconds a QR may show unscanned before the browser is closed."""
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceDefaults:
+    """What an instance gets for every key it does not set (the file's ``defaults:``)."""
+
+    start: StartPolicy = StartPolicy.ON_DEMAND
+    """Start at boot (``always``) or when asked (``on_demand``)."""
+    url: str = "https://web.whatsapp.com/"
+    """Page to open; ``{simulator}`` stands for the embedded simulator's base URL."""
+    qr_idle_timeout: float = 600.0
+    """Seconds a QR may show unscanned before the browser is closed."""
+
+    def instance(self, instance_id: str) -> InstanceConfig:
+        """An instance with this id and every other field from these defaults."""
+        return InstanceConfig(
+            id=instance_id,
+            start=self.start,
+            url=self.url,
+            qr_idle_timeout=self.qr_idle_timeout,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,5 +196,7 @@ class DaemonConfig:
     """The embedded simulator."""
     selectors_file: Path | None = None
     """Selectors and texts for screen detection; None uses the built-in defaults."""
+    defaults: InstanceDefaults = field(default_factory=InstanceDefaults)
+    """Values for instance keys an instance leaves out (also for instances added at run time)."""
     instances: tuple[InstanceConfig, ...] = ()
     """The instances, in file order."""
