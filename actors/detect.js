@@ -39,11 +39,13 @@
       if (matchesAny(text, "another_window")) return { screen: "conflict", detail: "another_window" };
     }
     if (first(S.main)) return { screen: "connected" };
+    // An expired QR keeps its wrapper and data-ref (as WhatsApp Web does): the reload
+    // button is what tells it apart, so it is checked first.
+    if (buttonWithText("qr_reload")) return { screen: "qr_idle" };
     const qr = first(S.qr);
     if (qr && qr.getAttribute(A.qr_ref_attribute)) return { screen: "qr", ref: qr.getAttribute(A.qr_ref_attribute) };
     const code = first(S.pairing_code);
     if (code && code.getAttribute(A.pairing_code_attribute)) return { screen: "pairing", code: code.getAttribute(A.pairing_code_attribute) };
-    if (buttonWithText("qr_reload")) return { screen: "qr_idle" };
     const body = document.body.innerText || document.body.textContent || "";
     if (matchesAny(body, "banned")) return { screen: "banned" };
     if (matchesAny(body, "deprecated")) return { screen: "deprecated" };

@@ -195,16 +195,17 @@ class InstanceActor(pykka.ThreadingActor):
             log.warning("%s: start (%s) refused: parked until an operator resets", self._id, reason)
             return
         self._cancel_timer("wake")
-        self._open_browser(reason)
+        self._open_browser(reason, counted=False)
 
-    def _open_browser(self, reason: str) -> None:
+    def _open_browser(self, reason: str, *, counted: bool = True) -> None:
+        """Launch a new browser generation; ``counted`` restarts show in the metrics."""
         assert self._session is None, "a browser is still open"
         now = self._now()
         self._generation += 1
         self._screen = None
         self._qr_wanted_until = now + self._spec.qr_idle_timeout
         edit: Callable[[InstanceStatus], InstanceStatus] | None = None
-        if reason in COUNTED_RESTARTS:
+        if counted and reason in COUNTED_RESTARTS:
             edit = lambda r: r.with_restart(reason)  # noqa: E731
         self._board.move(
             self._id,
@@ -347,8 +348,9 @@ class InstanceActor(pykka.ThreadingActor):
         if msg.state is State.CIRCUIT_OPEN and self._state is not State.CIRCUIT_OPEN:
             changes["circuit_opens"] = self._board.require(self._id).circuit_opens + 1
         self._move(msg.state, **changes)
-        self._wake_reason = msg.restart_reason
-        self._set_timer("wake", msg.at)
+        if msg.self_wake:
+            self._wake_reason = msg.restart_reason
+            self._set_timer("wake", msg.at)
 
     def _on_schedule_takeover(self, msg: m.ScheduleTakeover) -> None:
         if self._state is not State.CONFLICT:

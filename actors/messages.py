@@ -76,6 +76,8 @@ class Schedule:
     """Consecutive failed attempts, shown on the StatusBoard."""
     restart_reason: str = "crash"
     """What the start at ``at`` counts as: ``crash`` or ``conflict``."""
+    self_wake: bool = True
+    """Start by itself at ``at``; False when the parent decides then (circuit probes)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,15 +45,17 @@ def _is_zombie(pid: int) -> bool:
 
 def profile_processes(profile_dir: Path) -> list[Proc]:
     """Live (non-zombie) processes whose command line names ``profile_dir``."""
-    flag = f"--user-data-dir={Path(profile_dir).resolve()}"
+    # Chromium's zygote children rewrite their title: /proc/PID/cmdline is then one
+    # space-separated string instead of NUL-separated arguments. Match on the joined text.
+    flag = f" --user-data-dir={Path(profile_dir).resolve()} "
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         pid = int(entry)
-        args = _cmdline(pid)
-        if flag in args and not _is_zombie(pid):
-            found.append(Proc(pid, not any(a.startswith("--type=") for a in args)))
+        joined = " " + " ".join(_cmdline(pid)) + " "
+        if flag in joined and not _is_zombie(pid):
+            found.append(Proc(pid, " --type=" not in joined))
     return found
 
 

@@ -3,13 +3,56 @@
 from __future__ import annotations
 
 import argparse
+import json
+import logging
 import sys
+import time
 from collections.abc import Sequence
+from pathlib import Path
+
+from actors import WasupError
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, for log shippers."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def setup_logging(fmt: str, level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # aiohttp's access log is ours (redacted) at INFO; its own chatter stays at WARNING.
+    logging.getLogger("aiohttp").setLevel(logging.WARNING)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wasup", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the daemon in the foreground")
+    run.add_argument("--config", required=True, type=Path, help="YAML config file")
+    run.add_argument("--log-format", choices=("text", "json"), default="text")
+    run.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+
+    check = sub.add_parser("check-config", help="validate a config file and exit")
+    check.add_argument("config", type=Path)
 
     sim = sub.add_parser("simulator", help="run the WhatsApp Web simulator alone")
     from simulator.cli import add_arguments as add_simulator_arguments
@@ -18,8 +61,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _run(args: argparse.Namespace) -> int:
+    from supervisor.config import load_config
+    from supervisor.daemon import Daemon
+
+    setup_logging(args.log_format, args.log_level)
+    log = logging.getLogger("wasup")
+    try:
+        config = load_config(args.config)
+        return Daemon(config).run()
+    except WasupError as exc:
+        log.error("%s", exc)
+        return 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "run":
+        return _run(args)
+    if args.command == "check-config":
+        from supervisor.config import check_config_main
+
+        return check_config_main(args.config)
     if args.command == "simulator":
         from simulator.cli import run as run_simulator
 

@@ -1,0 +1,151 @@
+"""What the HTTP API (and the operator CLI through it) may ask of the root supervisor.
+
+:class:`SupervisorControl` implements :class:`supervisor.http.Control` with pykka asks to
+the root, so unknown ids and refusals come back as exceptions. Its methods block briefly:
+the HTTP layer calls them on worker threads, never on the event loop.
+
+Instances added at run time (``PUT /v1/instances/{id}``) are persisted in
+``<state_dir>/instances.json``, written atomically (temporary file, fsync, rename), so a
+restart brings them back. Instances from the config file are changed in the file, not here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import threading
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import pykka
+
+from actors import WasupError
+from actors.messages import PairingCode
+from supervisor._root import Add, Command, GetRef, Remove
+from supervisor.config import parse_instance
+from supervisor.settings import InstanceConfig, InstanceDefaults
+
+log = logging.getLogger("wasup.control")
+
+RUNTIME_FILE = "instances.json"
+
+
+class ConfigOwned(WasupError):
+    """The instance is defined in the config file; change it there and reload."""
+
+
+def load_runtime_instances(
+    state_dir: Path, defaults: InstanceDefaults, *, simulator: bool
+) -> tuple[InstanceConfig, ...]:
+    """Instances added at run time by earlier runs; a damaged file is refused by name."""
+    path = state_dir / RUNTIME_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return ()
+    except (OSError, ValueError) as exc:
+        raise WasupError(f"{path}: cannot read run-time instances: {exc}") from exc
+    if not isinstance(data, list):
+        raise WasupError(f"{path}: expected a JSON list of instances")
+    return tuple(
+        parse_instance(item, source=f"{path}[{n}]", defaults=defaults, simulator=simulator)
+        for n, item in enumerate(data)
+    )
+
+
+def save_runtime_instances(state_dir: Path, instances: list[InstanceConfig]) -> None:
+    """Write the run-time instances atomically."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    payload = [{k: str(v) if k == "start" else v for k, v in asdict(c).items()} for c in instances]
+    fd, tmp = tempfile.mkstemp(dir=state_dir, prefix=".instances.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(payload, f, indent=2)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, state_dir / RUNTIME_FILE)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class SupervisorControl:
+    """The Control the HTTP layer uses: asks to the root, plus run-time persistence."""
+
+    def __init__(
+        self,
+        root: pykka.ActorRef[Any],
+        *,
+        state_dir: Path,
+        file_ids: frozenset[str],
+        runtime: tuple[InstanceConfig, ...] = (),
+        timeout: float = 60.0,
+        pairing_timeout: float = 30.0,
+    ) -> None:
+        self._root = root
+        self._state_dir = state_dir
+        self._file_ids = file_ids
+        self._runtime = {c.id: c for c in runtime}
+        self._lock = threading.Lock()
+        self._timeout = timeout
+        self._pairing_timeout = pairing_timeout
+
+    def set_file_ids(self, ids: frozenset[str]) -> None:
+        """After a reload: which ids the config file now owns."""
+        with self._lock:
+            self._file_ids = ids
+
+    def runtime_instances(self) -> tuple[InstanceConfig, ...]:
+        with self._lock:
+            return tuple(self._runtime.values())
+
+    def _command(self, instance_id: str, verb: str) -> None:
+        self._root.ask(Command(instance_id, verb), timeout=self._timeout)
+
+    def start(self, instance_id: str) -> None:
+        self._command(instance_id, "start")
+
+    def stop(self, instance_id: str) -> None:
+        self._command(instance_id, "stop")
+
+    def restart(self, instance_id: str) -> None:
+        self._command(instance_id, "restart")
+
+    def logout(self, instance_id: str) -> None:
+        self._command(instance_id, "logout")
+
+    def takeover(self, instance_id: str) -> None:
+        self._command(instance_id, "takeover")
+
+    def reset(self, instance_id: str) -> None:
+        self._command(instance_id, "reset")
+
+    def want_qr(self, instance_id: str) -> None:
+        self._command(instance_id, "want_qr")
+
+    def add(self, instance: InstanceConfig) -> None:
+        with self._lock:
+            self._root.ask(Add(instance), timeout=self._timeout)
+            self._runtime[instance.id] = instance
+            save_runtime_instances(self._state_dir, list(self._runtime.values()))
+        log.info("%s: added at run time", instance.id)
+
+    def remove(self, instance_id: str) -> None:
+        with self._lock:
+            if instance_id in self._file_ids:
+                raise ConfigOwned(
+                    f"instance {instance_id!r} is defined in the config file; "
+                    "remove it there and reload (SIGHUP)"
+                )
+            self._root.ask(Remove(instance_id), timeout=self._timeout)
+            if self._runtime.pop(instance_id, None) is not None:
+                save_runtime_instances(self._state_dir, list(self._runtime.values()))
+        log.info("%s: removed at run time", instance_id)
+
+    def pairing_code(self, instance_id: str, phone: str) -> str:
+        # Ask the instance directly, so the root is not blocked while the page works.
+        ref = self._root.ask(GetRef(instance_id), block=True, timeout=self._timeout)
+        return str(ref.ask(PairingCode(phone), block=True, timeout=self._pairing_timeout))

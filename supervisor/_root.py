@@ -1,0 +1,423 @@
+"""The root supervisor: the only place that spawns, restarts or ends instance actors.
+
+It keeps one :class:`_Record` per instance (actor ref, actor epoch, breaker, config) and
+turns every child report into a policy decision (:mod:`supervisor.policy`), which it sends
+back to the child as a command. Children report through a callback bound to their epoch,
+so a report from an actor that was replaced (remove + add of the same id) is dropped.
+
+pykka has no supervision of its own: a child that died anyway (a bug in a handler that got
+past its own guard) is noticed at the next ``Tick`` and replaced, with crash backoff.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pykka
+
+from actors import State, StatusBoard, UnknownInstance, WasupError
+from actors import messages as m
+from actors.driver import Driver
+from actors.instance import InstanceActor, InstanceSpec, profile_dir
+from actors.messages import Event, Report
+from actors.selectors import Selectors
+from actors.session import SessionConfig
+from supervisor.policy import Action, Breaker, Decision, RestartBudget
+from supervisor.settings import InstanceConfig, StartPolicy, SupervisionConfig
+
+log = logging.getLogger("wasup.supervisor")
+
+
+class InstanceExists(WasupError):
+    """An instance with that id is already supervised."""
+
+
+@dataclass(frozen=True, slots=True)
+class BrowserSetup:
+    """Browser settings shared by every instance (resolved once at start-up)."""
+
+    executable: str
+    """Chromium binary."""
+    headless: bool = True
+    """Run without a window."""
+    extra_args: tuple[str, ...] = ()
+    """Flags after wasup's own."""
+    launch_timeout: float = 30.0
+    """Seconds for launch plus first navigation."""
+    close_timeout: float = 10.0
+    """Seconds a graceful close may take."""
+
+
+# -- messages ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Add:
+    """Supervise a new instance (ask: raises :class:`InstanceExists`)."""
+
+    config: InstanceConfig
+    """The instance."""
+
+
+@dataclass(frozen=True, slots=True)
+class Remove:
+    """Stop an instance's actor and forget it (ask: raises :class:`UnknownInstance`)."""
+
+    instance_id: str
+    """The instance."""
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """An operator or API command for one instance (ask: raises :class:`UnknownInstance`)."""
+
+    instance_id: str
+    """The instance."""
+    verb: str
+    """``start``, ``stop``, ``restart``, ``logout``, ``takeover``, ``reset`` or ``want_qr``."""
+
+
+@dataclass(frozen=True, slots=True)
+class GetRef:
+    """Ask for an instance's actor ref (for asks that must not block the root)."""
+
+    instance_id: str
+    """The instance."""
+
+
+@dataclass(frozen=True, slots=True)
+class Apply:
+    """Make the supervised set equal ``instances`` (config reload); answers a summary."""
+
+    instances: tuple[InstanceConfig, ...]
+    """The wanted instances."""
+
+
+@dataclass(frozen=True, slots=True)
+class StopAll:
+    """Stop every child within ``deadline`` seconds (ask)."""
+
+    deadline: float
+    """Seconds for all children together."""
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """Periodic: write the heartbeat, check children are alive."""
+
+
+@dataclass(frozen=True, slots=True)
+class _FromChild:
+    report: Report
+    epoch: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Due:
+    """A root timer for one instance went off (probe time or a breaker tick)."""
+
+    instance_id: str
+    epoch: int
+    kind: str  # "probe" or "tick"
+
+
+@dataclass
+class _Record:
+    """Everything the root knows about one instance."""
+
+    config: InstanceConfig
+    ref: pykka.ActorRef[InstanceActor]
+    epoch: int
+    breaker: Breaker
+    cancels: dict[str, Callable[[], None]] = field(default_factory=dict)
+
+
+_VERBS: dict[str, Callable[[], object]] = {
+    "stop": m.Stop,
+    "restart": lambda: m.Restart("manual"),
+    "logout": m.Logout,
+    "takeover": m.Takeover,
+    "want_qr": m.WantQr,
+}
+_STABLE_EVENTS = frozenset({Event.QR, Event.CONNECTED})
+
+
+class RootSupervisor(pykka.ThreadingActor):
+    """Spawns one :class:`InstanceActor` per instance and applies supervision policy."""
+
+    def __init__(
+        self,
+        *,
+        driver: Driver,
+        board: StatusBoard,
+        selectors: Selectors,
+        supervision: SupervisionConfig,
+        browser: BrowserSetup,
+        state_dir: Path,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        super().__init__()
+        self._driver = driver
+        self._board = board
+        self._selectors = selectors
+        self._cfg = supervision
+        self._browser = browser
+        self._state_dir = state_dir
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._records: dict[str, _Record] = {}
+        self._epochs = 0
+        self._budget = RestartBudget(supervision.budget)
+
+    # -- pykka hooks ---------------------------------------------------------------------
+
+    def on_receive(self, message: Any) -> Any:
+        handler = self._handlers.get(type(message))
+        if handler is None:
+            log.warning("root: ignoring unexpected message %r", message)
+            return None
+        if isinstance(message, Add | Remove | Command | GetRef | Apply | StopAll):
+            return handler(self, message)  # asked: the caller gets any error
+        try:
+            return handler(self, message)
+        except Exception:
+            log.exception("root: handling %r failed", message)
+            return None
+
+    def on_stop(self) -> None:
+        self._stop_all(self._cfg.stop_timeout)
+
+    # -- spawning ------------------------------------------------------------------------
+
+    def _spec(self, config: InstanceConfig) -> InstanceSpec:
+        b = self._browser
+        session = SessionConfig(
+            instance_id=config.id,
+            profile_dir=profile_dir(self._state_dir, config.id),
+            url=config.url,
+            executable=b.executable,
+            headless=b.headless,
+            extra_args=b.extra_args,
+            launch_timeout=b.launch_timeout,
+            close_timeout=b.close_timeout,
+            screenshot_dir=self._state_dir / "screens",
+        )
+        return InstanceSpec(session=session, qr_idle_timeout=config.qr_idle_timeout)
+
+    def _spawn(self, config: InstanceConfig, *, boot: bool = True) -> _Record:
+        self._epochs += 1
+        epoch = self._epochs
+        root = self.actor_ref
+
+        def report(r: Report) -> None:
+            root.tell(_FromChild(r, epoch))
+
+        ref = InstanceActor.start(
+            self._spec(config),
+            driver=self._driver,
+            board=self._board,
+            selectors=self._selectors,
+            report=report,
+            clock=self._clock,
+        )
+        breaker = Breaker(self._cfg.breaker, self._cfg.backoff, self._rng)
+        record = _Record(config=config, ref=ref, epoch=epoch, breaker=breaker)
+        self._records[config.id] = record
+        if boot and config.start is StartPolicy.ALWAYS:
+            ref.tell(m.Start("boot"))
+        log.info("%s: supervised (start %s)", config.id, config.start.value)
+        return record
+
+    def _end(self, record: _Record) -> None:
+        for cancel in record.cancels.values():
+            cancel()
+        record.cancels.clear()
+        if record.ref.is_alive():
+            record.ref.stop(timeout=self._cfg.stop_timeout)
+
+    def _require(self, instance_id: str) -> _Record:
+        record = self._records.get(instance_id)
+        if record is None:
+            raise UnknownInstance(f"no instance with id {instance_id!r}")
+        return record
+
+    # -- asks ----------------------------------------------------------------------------
+
+    def _on_add(self, msg: Add) -> None:
+        if msg.config.id in self._records:
+            raise InstanceExists(f"instance {msg.config.id!r} exists already")
+        self._spawn(msg.config)
+
+    def _on_remove(self, msg: Remove) -> None:
+        record = self._require(msg.instance_id)
+        del self._records[msg.instance_id]
+        self._end(record)
+        self._board.remove(msg.instance_id)
+        log.info("%s: removed", msg.instance_id)
+
+    def _on_command(self, msg: Command) -> None:
+        record = self._require(msg.instance_id)
+        now = self._clock()
+        breaker = record.breaker
+        if msg.verb == "start":
+            if breaker.open_until is not None:
+                self._apply(record, breaker.begin_probe(now, force=True))
+            else:
+                record.ref.tell(m.Start("manual"))
+        elif msg.verb == "reset":
+            breaker.reset()
+            for cancel in record.cancels.values():
+                cancel()
+            record.cancels.clear()
+            record.ref.tell(m.Reset())
+            if record.config.start is StartPolicy.ALWAYS:
+                record.ref.tell(m.Start("boot"))
+        elif msg.verb in _VERBS:
+            if msg.verb == "stop":
+                breaker.on_unstable(now)
+            record.ref.tell(_VERBS[msg.verb]())
+        else:
+            raise WasupError(f"unknown command {msg.verb!r}")
+
+    def _on_get_ref(self, msg: GetRef) -> pykka.ActorRef[InstanceActor]:
+        return self._require(msg.instance_id).ref
+
+    def _on_apply(self, msg: Apply) -> dict[str, list[str]]:
+        wanted = {c.id: c for c in msg.instances}
+        summary: dict[str, list[str]] = {"added": [], "removed": [], "changed": []}
+        for instance_id in [i for i in self._records if i not in wanted]:
+            self._on_remove(Remove(instance_id))
+            summary["removed"].append(instance_id)
+        for instance_id, config in wanted.items():
+            record = self._records.get(instance_id)
+            if record is None:
+                self._spawn(config)
+                summary["added"].append(instance_id)
+            elif record.config != config:
+                del self._records[instance_id]
+                self._end(record)
+                self._spawn(config)
+                summary["changed"].append(instance_id)
+        return summary
+
+    def _on_stop_all(self, msg: StopAll) -> None:
+        self._stop_all(msg.deadline)
+
+    def _stop_all(self, deadline: float) -> None:
+        # Children close their browsers in parallel, each on its own thread.
+        end = time.monotonic() + deadline
+        futures = []
+        for record in self._records.values():
+            for cancel in record.cancels.values():
+                cancel()
+            if record.ref.is_alive():
+                futures.append((record.config.id, record.ref.stop(block=False)))
+        for instance_id, future in futures:
+            try:
+                future.get(timeout=max(0.1, end - time.monotonic()))
+            except Exception:
+                log.exception("%s: did not stop within the deadline", instance_id)
+
+    # -- reports and timers --------------------------------------------------------------
+
+    def _on_child(self, msg: _FromChild) -> None:
+        report = msg.report
+        record = self._records.get(report.instance_id)
+        if record is None or record.epoch != msg.epoch:
+            return  # from an actor we replaced or removed
+        now = self._clock()
+        breaker = record.breaker
+        if report.event in _STABLE_EVENTS:
+            due = breaker.on_stable(now)
+            self._arm(record, "tick", due)
+            if report.event is Event.CONNECTED:
+                record.ref.tell(m.SetAttempts(breaker.attempts))
+            return
+        breaker.on_unstable(now)
+        decision: Decision | None = None
+        if report.event is Event.CRASHED:
+            decision = breaker.on_crash(now, report.detail)
+        elif report.event is Event.CONFLICT:
+            decision = breaker.on_conflict(now, report.detail)
+        elif report.event is Event.TERMINAL:
+            decision = breaker.on_terminal(now, report.detail)
+        if decision is not None:
+            self._apply(record, decision)
+
+    def _apply(self, record: _Record, decision: Decision) -> None:
+        instance_id = record.config.id
+        now = self._clock()
+        reason = decision.reason + (f": {decision.detail}" if decision.detail else "")
+        log.info("%s: %s (%s)", instance_id, decision.action.value, reason)
+        at = decision.at if decision.at is not None else now
+        if decision.action is Action.RESTART_AT:
+            if not self._budget.try_acquire(now):
+                at = max(at, self._budget.next_free(now))
+                log.warning("restart storm: %s waits until the restart budget frees", instance_id)
+                self._budget.try_acquire(at)
+            if at <= now and decision.reason.startswith("probe"):
+                record.ref.tell(m.Start("probe"))
+            else:
+                record.ref.tell(
+                    m.Schedule(
+                        State.BACKOFF, at=at, reason=reason, attempts=record.breaker.attempts
+                    )
+                )
+        elif decision.action is Action.TAKEOVER_AT:
+            record.ref.tell(m.ScheduleTakeover(at))
+        elif decision.action is Action.OPEN_CIRCUIT_UNTIL:
+            record.ref.tell(m.Schedule(State.CIRCUIT_OPEN, at=at, reason=reason, self_wake=False))
+            self._arm(record, "probe", at)
+        elif decision.action is Action.PARK:
+            record.ref.tell(m.Park(reason))
+
+    def _arm(self, record: _Record, kind: str, at: float | None) -> None:
+        cancel = record.cancels.pop(kind, None)
+        if cancel is not None:
+            cancel()
+        if at is None:
+            return
+        root, due = self.actor_ref, _Due(record.config.id, record.epoch, kind)
+        record.cancels[kind] = self._driver.call_later(at - self._clock(), lambda: root.tell(due))
+
+    def _on_due(self, msg: _Due) -> None:
+        record = self._records.get(msg.instance_id)
+        if record is None or record.epoch != msg.epoch:
+            return
+        record.cancels.pop(msg.kind, None)
+        now = self._clock()
+        if msg.kind == "probe":
+            self._apply(record, record.breaker.begin_probe(now))
+        else:
+            record.breaker.tick(now)
+            record.ref.tell(m.SetAttempts(record.breaker.attempts))
+            self._arm(record, "tick", record.breaker.tick_due())
+
+    def _on_tick(self, _msg: Tick) -> None:
+        self._board.beat()
+        for instance_id, record in list(self._records.items()):
+            if not record.ref.is_alive():
+                log.error("%s: actor died; replacing it", instance_id)
+                del self._records[instance_id]
+                replacement = self._spawn(record.config, boot=False)
+                replacement.breaker = record.breaker
+                self._apply(replacement, record.breaker.on_crash(self._clock(), "actor died"))
+
+    _handlers: ClassVar[dict[type, Callable[[RootSupervisor, Any], Any]]] = {
+        Add: _on_add,
+        Remove: _on_remove,
+        Command: _on_command,
+        GetRef: _on_get_ref,
+        Apply: _on_apply,
+        StopAll: _on_stop_all,
+        Tick: _on_tick,
+        _FromChild: _on_child,
+        _Due: _on_due,
+    }

@@ -1,0 +1,296 @@
+"""The daemon: wires the pieces together, runs until a signal, shuts down in order.
+
+Threads: the main thread waits for signals; "io" runs the event loop (Playwright, HTTP,
+the embedded simulator, timers, the watchdog); pykka runs one thread per actor.
+
+Start-up order: state lock → browser and selectors → io loop → simulator → supervisor and
+instances → HTTP listener → READY=1. Shutdown is the reverse, and every instance closes its
+browser before the driver stops, so no Chromium outlives the daemon.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import signal
+import subprocess
+import threading
+from dataclasses import replace
+from importlib import metadata
+from pathlib import Path
+from types import FrameType
+from typing import IO, Any
+
+import pykka
+from prometheus_client import CollectorRegistry
+
+from actors import StatusBoard, WasupError, find_chromium
+from actors.driver import Driver
+from actors.selectors import load_selectors
+from supervisor._control import SupervisorControl, load_runtime_instances
+from supervisor._root import Apply, BrowserSetup, RootSupervisor, StopAll, Tick
+from supervisor.config import SIMULATOR_PLACEHOLDER, load_config
+from supervisor.http import BuildInfo, HttpServer, start_http
+from supervisor.notify import Notifier, run_watchdog, status_line
+from supervisor.settings import DaemonConfig, InstanceConfig
+
+log = logging.getLogger("wasup.daemon")
+
+HEARTBEAT_SECONDS = 1.0
+
+
+class AlreadyRunning(WasupError):
+    """Another daemon holds the state directory's lock."""
+
+
+def acquire_lock(state_dir: Path) -> IO[str]:
+    """Lock ``<state_dir>/wasup.lock`` for this process, or raise :class:`AlreadyRunning`."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = state_dir / "wasup.lock"
+    handle = path.open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise AlreadyRunning(
+            f"another wasup daemon (pid {holder}) is using state_dir {state_dir}; "
+            "stop it first or give this one its own state_dir"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
+def browser_version(executable: str) -> str:
+    try:
+        out = subprocess.run(
+            [executable, "--version"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return out.strip().split()[-1] if out.strip() else "unknown"
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+class Daemon:
+    """One run of wasup; :meth:`run` blocks until SIGTERM/SIGINT and returns an exit code."""
+
+    def __init__(self, config: DaemonConfig, *, notifier: Notifier | None = None) -> None:
+        self.config = config
+        self.notifier = notifier or Notifier.from_env(unset=True)
+        self.board = StatusBoard()
+        self.driver = Driver(max_concurrent_launches=config.browser.max_concurrent_launches)
+        self.http: HttpServer | None = None
+        self.simulator: Any = None
+        self.simulator_url: str | None = None
+        self.root: pykka.ActorRef[RootSupervisor] | None = None
+        self.control: SupervisorControl | None = None
+        self._lock: IO[str] | None = None
+        self._wake = threading.Event()
+        self._stop_requested = False
+        self._reload_requested = False
+        self._tasks: list[asyncio.Task[Any]] = []
+        self.started = threading.Event()
+        """Set once the HTTP listener is up and instances are scheduled (tests wait on it)."""
+
+    # -- start-up ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        cfg = self.config
+        self._lock = acquire_lock(cfg.state_dir)
+        executable = find_chromium(cfg.browser.executable)
+        selectors = load_selectors(cfg.selectors_file)
+        self.driver.start()
+        if cfg.simulator.enabled:
+            self._start_simulator()
+        b = cfg.browser
+        setup = BrowserSetup(
+            executable=executable,
+            headless=b.headless,
+            extra_args=b.extra_args,
+            launch_timeout=b.launch_timeout,
+            close_timeout=b.close_timeout,
+        )
+        self.root = RootSupervisor.start(
+            driver=self.driver,
+            board=self.board,
+            selectors=selectors,
+            supervision=cfg.supervision,
+            browser=setup,
+            state_dir=cfg.state_dir,
+        )
+        runtime = load_runtime_instances(
+            cfg.state_dir, cfg.defaults, simulator=cfg.simulator.enabled
+        )
+        file_ids = frozenset(c.id for c in cfg.instances)
+        runtime = tuple(c for c in runtime if c.id not in file_ids)
+        self.control = SupervisorControl(
+            self.root, state_dir=cfg.state_dir, file_ids=file_ids, runtime=runtime
+        )
+        self.root.ask(Apply(self._resolve((*cfg.instances, *runtime))))
+        self.board.beat()
+        info = BuildInfo(
+            version=_version("wasup"),
+            playwright_version=_version("playwright"),
+            browser_version=browser_version(executable),
+        )
+        self.http = self.driver.submit(
+            start_http(self.board, self.control, cfg.http, CollectorRegistry(), version_info=info)
+        ).result(timeout=30)
+        self.driver.submit(self._start_background()).result(timeout=10)
+        self.board.subscribe(lambda _change: self._status_changed())
+        self.notifier.ready(status_line(self.board))
+        log.info(
+            "wasup up: %d instances, HTTP on %s%s",
+            len(self.board.snapshot()),
+            self.http.url,
+            f", simulator on {self.simulator_url}" if self.simulator_url else "",
+        )
+        self.started.set()
+
+    def _start_simulator(self) -> None:
+        from simulator import SimSettings, Simulator
+
+        sim_cfg = self.config.simulator
+        settings = SimSettings.fast() if sim_cfg.fast else SimSettings.realistic()
+        self.simulator = Simulator(settings)
+        url = self.driver.submit(self.simulator.start(sim_cfg.host, sim_cfg.port)).result(30)
+        self.simulator_url = url.rstrip("/")
+
+    def _resolve(self, instances: tuple[InstanceConfig, ...]) -> tuple[InstanceConfig, ...]:
+        """Put the embedded simulator's URL in place of ``{simulator}``."""
+        if self.simulator_url is None:
+            return instances
+        return tuple(
+            replace(c, url=c.url.replace(SIMULATOR_PLACEHOLDER, self.simulator_url))
+            for c in instances
+        )
+
+    async def _start_background(self) -> None:
+        root = self.root
+        assert root is not None
+
+        async def heartbeat() -> None:
+            while True:
+                root.tell(Tick())
+                await asyncio.sleep(HEARTBEAT_SECONDS)
+
+        self._tasks = [
+            asyncio.ensure_future(heartbeat()),
+            asyncio.ensure_future(run_watchdog(self.notifier, self.board)),
+        ]
+
+    _last_status = ""
+
+    def _status_changed(self) -> None:
+        line = status_line(self.board)
+        if line != self._last_status:
+            self._last_status = line
+            self.notifier.status(line)
+
+    # -- running -------------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        self._stop_requested = True
+        self._wake.set()
+
+    def request_reload(self) -> None:
+        self._reload_requested = True
+        self._wake.set()
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        if signum == signal.SIGHUP:
+            self.request_reload()
+        else:
+            self.request_stop()
+
+    def run(self) -> int:
+        """Start, serve until SIGTERM/SIGINT (reloading on SIGHUP), stop. Main thread only."""
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, self._on_signal)
+        try:
+            self.start()
+            self.serve()
+        finally:
+            self.shutdown()
+        return 0
+
+    def serve(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            if self._stop_requested:
+                return
+            if self._reload_requested:
+                self._reload_requested = False
+                self.reload()
+
+    def reload(self) -> dict[str, list[str]] | None:
+        """Re-read the config file and apply its instances; a bad file changes nothing."""
+        self.notifier.reloading()
+        try:
+            new = load_config(self.config.source)
+        except WasupError as exc:
+            log.error("reload refused, keeping the running set: %s", exc)
+            self.notifier.ready(status_line(self.board))
+            return None
+        if replace(new, instances=()) != replace(self.config, instances=()):
+            log.warning("reload: only instances are applied; other changes need a restart")
+        assert self.root is not None and self.control is not None
+        file_ids = frozenset(c.id for c in new.instances)
+        self.control.set_file_ids(file_ids)
+        runtime = tuple(c for c in self.control.runtime_instances() if c.id not in file_ids)
+        summary: dict[str, list[str]] = self.root.ask(
+            Apply(self._resolve((*new.instances, *runtime))), block=True
+        )
+        self.config = replace(self.config, instances=new.instances)
+        log.info(
+            "reloaded %s: added %s, removed %s, changed %s",
+            new.source,
+            summary["added"] or "none",
+            summary["removed"] or "none",
+            summary["changed"] or "none",
+        )
+        self.notifier.ready(status_line(self.board))
+        return summary
+
+    # -- shutdown ------------------------------------------------------------------------
+
+    def shutdown(self) -> None:
+        """Stop everything in reverse order; safe to call more than once."""
+        self.notifier.stopping()
+        deadline = self.config.supervision.stop_timeout
+        if self.root is not None and self.root.is_alive():
+            with contextlib.suppress(Exception):
+                self.root.ask(StopAll(deadline), timeout=deadline + 5)
+            self.root.stop(timeout=deadline + 5)
+        pykka.ActorRegistry.stop_all(timeout=deadline)
+        with contextlib.suppress(Exception):
+            self.driver.submit(self._stop_loop_side()).result(timeout=15)
+        self.driver.stop()
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+    async def _stop_loop_side(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        if self.http is not None:
+            await self.http.close()
+            self.http = None
+        if self.simulator is not None:
+            await self.simulator.stop()
+            self.simulator = None

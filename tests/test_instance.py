@@ -1,0 +1,259 @@
+"""The instance actor against the simulator, with a real Chromium (issue: instance actor)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from actors import State
+from actors import messages as m
+from actors.driver import Driver
+from actors.messages import Event
+from actors.procs import profile_processes
+from simulator import SimSettings, run_in_thread
+from simulator.phone import PhoneClient
+from tests.actor_harness import (
+    Harness,
+    driver_pids,
+    harness,
+    kill_browser,
+    kill_renderers,
+    stable_state_history,
+)
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def driver() -> Iterator[Driver]:
+    d = Driver(max_concurrent_launches=2)
+    d.start()
+    yield d
+    d.stop()
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[str]:
+    with run_in_thread(SimSettings.fast()) as running:
+        yield running.url
+
+
+@pytest.fixture
+def phone(sim: str) -> Iterator[PhoneClient]:
+    client = PhoneClient(sim)
+    client.reset()
+    client.settings(**SimSettings.fast().to_json())
+    yield client
+    client.reset()
+
+
+@pytest.fixture
+def h(driver: Driver, tmp_path: Path, sim: str, phone: PhoneClient) -> Iterator[Harness]:
+    with harness(driver, tmp_path, sim) as hh:
+        yield hh
+
+
+def link(h: Harness, phone: PhoneClient, instance_id: str, account: str) -> None:
+    """Start an instance, scan its QR into ``account`` and wait until connected."""
+    ref = h.refs[-1] if h.refs else h.spawn(instance_id)
+    ref.tell(m.Start())
+    qr = h.wait_for(instance_id, lambda r: r.qr_ref is not None, what="a QR")
+    assert qr.qr_ref is not None
+    phone.scan(qr.qr_ref, account)
+    h.wait_state(instance_id, State.CONNECTED)
+
+
+def test_start_shows_the_simulators_qr_and_follows_rotation(h: Harness, phone: PhoneClient) -> None:
+    h.spawn("a").tell(m.Start())
+    first = h.wait_for("a", lambda r: r.qr_ref is not None, what="a QR")
+    assert first.state is State.QR
+    assert first.qr_ref in phone.refs()
+    report = h.wait_report(Event.QR)
+    assert report.instance_id == "a"
+    second = h.wait_for("a", lambda r: r.qr_ref not in (None, first.qr_ref), what="a new ref")
+    assert second.qr_ref in phone.refs()
+    assert second.qr_codes > first.qr_codes
+    # Start to first QR was observed once.
+    assert h.board.qr_ready.snapshot()[2] == 1
+
+
+def test_expired_qr_is_reloaded_while_wanted(h: Harness, phone: PhoneClient) -> None:
+    phone.settings(first_ref_ttl=0.4, ref_ttl=0.3, ref_count=2)
+    h.spawn("a").tell(m.Start())
+    h.wait_for("a", lambda r: r.screen == "qr_idle", what="the reload button")
+    # The actor clicks reload by itself because the QR is still wanted: a new rotation.
+    fresh = h.wait_for("a", lambda r: r.qr_ref is not None and r.screen == "qr", what="reload")
+    assert fresh.state is State.QR
+
+
+def test_unscanned_qr_closes_the_browser(h: Harness, phone: PhoneClient) -> None:
+    h.spawn("a", qr_idle_timeout=1.5).tell(m.Start())
+    h.wait_state("a", State.QR)
+    stopped = h.wait_state("a", State.STOPPED)
+    assert stopped.last_error is not None and "not scanned" in stopped.last_error
+    assert profile_processes(h.profile("a")) == []
+
+
+def test_scan_links_and_a_restart_needs_no_qr(h: Harness, phone: PhoneClient) -> None:
+    ref = h.spawn("a")
+    link(h, phone, "a", "alice")
+    assert State.SYNCING in stable_state_history(h, "a")
+    ref.ask(m.Stop())
+    assert h.board.require("a").state is State.STOPPED
+    assert profile_processes(h.profile("a")) == []
+    codes_before = h.board.require("a").qr_codes
+    h.history["a"] = []
+    ref.tell(m.Start())
+    h.wait_state("a", State.CONNECTED)
+    assert State.QR not in stable_state_history(h, "a")
+    assert h.board.require("a").qr_codes == codes_before
+    assert phone.account("alice").max_live == 1
+
+
+def test_phone_logout_goes_to_logged_out_then_qr(h: Harness, phone: PhoneClient) -> None:
+    h.spawn("a")
+    link(h, phone, "a", "alice")
+    phone.logout("alice", reason=1)
+    report = h.wait_report(Event.LOGGED_OUT)
+    assert "logout_reason=1" in report.detail
+    h.wait_for("a", lambda r: r.state is State.QR and r.qr_ref is not None, what="a new QR")
+
+
+def test_conflict_is_reported_and_takeover_reconnects(h: Harness, phone: PhoneClient) -> None:
+    ref = h.spawn("a")
+    link(h, phone, "a", "alice")
+    phone.takeover("alice")
+    report = h.wait_report(Event.CONFLICT)
+    assert report.instance_id == "a"
+    conflicted = h.wait_state("a", State.CONFLICT)
+    assert conflicted.conflicts == 1
+    ref.tell(m.Takeover())
+    connected = h.wait_state("a", State.CONNECTED)
+    assert connected.restarts.get("conflict") == 1
+    assert phone.account("alice").takeovers == 2
+    assert phone.account("alice").max_live == 1
+
+
+def test_browser_kill_is_a_crash(h: Harness, phone: PhoneClient) -> None:
+    ref = h.spawn("a")
+    ref.tell(m.Start())
+    h.wait_state("a", State.QR)
+    kill_browser(h.profile("a"))
+    report = h.wait_report(Event.CRASHED)
+    assert report.generation == 1
+    assert h.wait_state("a", State.BACKOFF).last_error
+    assert profile_processes(h.profile("a")) == []
+
+
+def test_renderer_crash_is_a_crash(h: Harness, phone: PhoneClient) -> None:
+    h.spawn("a").tell(m.Start())
+    h.wait_state("a", State.QR)
+    kill_renderers(h.profile("a"))
+    report = h.wait_report(Event.CRASHED)
+    assert "crash" in report.detail
+    h.wait_state("a", State.BACKOFF)
+    assert profile_processes(h.profile("a")) == []
+
+
+def test_driver_death_is_a_crash_and_the_driver_comes_back(
+    h: Harness, phone: PhoneClient, driver: Driver
+) -> None:
+    ref = h.spawn("a")
+    ref.tell(m.Start())
+    h.wait_state("a", State.QR)
+    deaths = driver.deaths
+    pids = driver_pids()
+    assert len(pids) == 1
+    import os
+    import signal
+
+    os.kill(pids[0], signal.SIGKILL)
+    report = h.wait_report(Event.CRASHED)
+    assert "driver" in report.detail
+    assert driver.deaths == deaths + 1
+    h.wait_state("a", State.BACKOFF)
+    # A new start goes through a fresh driver.
+    ref.tell(m.Start())
+    h.wait_state("a", State.QR)
+    assert h.board.require("a").generation == 2
+
+
+def test_many_concurrent_starts_make_one_browser_and_one_connection(
+    h: Harness, phone: PhoneClient
+) -> None:
+    ref = h.spawn("a")
+    link(h, phone, "a", "alice")
+    ref.ask(m.Stop())
+    launches_before = h.board.launches().get("ok", 0)
+    barrier = threading.Barrier(20)
+
+    def hammer() -> None:
+        barrier.wait()
+        for _ in range(10):
+            ref.tell(m.Start())
+
+    threads = [threading.Thread(target=hammer) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    h.wait_state("a", State.CONNECTED)
+    ref.ask(m.Stop())  # every Start has been handled once this returns
+    assert h.board.launches().get("ok", 0) - launches_before == 1
+    account = phone.account("alice")
+    assert account.max_live == 1
+    assert account.connections_total == 2
+
+
+def test_pairing_code_links_without_a_camera(h: Harness, phone: PhoneClient) -> None:
+    ref = h.spawn("a")
+    ref.tell(m.Start())
+    h.wait_state("a", State.QR)
+    code = str(ref.ask(m.PairingCode("4915112345678"), block=True, timeout=30))
+    assert len(code.replace("-", "")) == 8
+    shown = h.wait_for("a", lambda r: r.pairing_code is not None, what="pairing code")
+    assert shown.pairing_code is not None
+    phone.pair(code, "bob")
+    h.wait_state("a", State.CONNECTED)
+
+
+def test_banned_page_is_terminal(h: Harness, phone: PhoneClient) -> None:
+    h.spawn("a")
+    link(h, phone, "a", "alice")
+    phone.ban("alice")
+    report = h.wait_report(Event.TERMINAL)
+    assert report.detail == "banned"
+
+
+def test_operator_logout_deletes_the_profile_and_shows_a_new_qr(
+    h: Harness, phone: PhoneClient
+) -> None:
+    ref = h.spawn("a")
+    link(h, phone, "a", "alice")
+    ref.ask(m.Logout())
+    h.wait_for("a", lambda r: r.state is State.QR and r.qr_ref is not None, what="a fresh QR")
+
+
+def test_scheduled_backoff_starts_again(h: Harness, phone: PhoneClient) -> None:
+    ref = h.spawn("a")
+    ref.tell(m.Schedule(State.BACKOFF, at=h.board.now() + 0.5, reason="test", attempts=1))
+    waiting = h.wait_state("a", State.BACKOFF)
+    assert waiting.next_attempt is not None and waiting.attempts == 1
+    started = h.wait_state("a", State.QR)
+    assert started.restarts.get("crash") == 1
+
+
+def test_park_refuses_starts_until_reset(h: Harness, phone: PhoneClient) -> None:
+    ref = h.spawn("a")
+    ref.tell(m.Start())
+    h.wait_state("a", State.QR)
+    ref.ask(m.Park("banned"))
+    assert h.board.require("a").state is State.PARKED
+    assert profile_processes(h.profile("a")) == []
+    ref.ask(m.Start())
+    assert h.board.require("a").state is State.PARKED
+    ref.ask(m.Reset())
+    assert h.board.require("a").state is State.STOPPED
