@@ -51,6 +51,9 @@ class Driver:
         self._playwright_lock: asyncio.Lock | None = None
         self._launch_gate: asyncio.Semaphore | None = None
         self._death_listeners: list[Callable[[], None]] = []
+        self.stopping = False
+        """Set when the daemon shuts down: a driver death then is expected, not an error
+        (Ctrl-C in a terminal signals the driver's process group too)."""
         self.deaths = 0
         """Times the Playwright driver died under us."""
 
@@ -67,6 +70,7 @@ class Driver:
     def _run(self) -> None:
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
+        loop.set_exception_handler(_quiet_driver_errors)
         self._loop = loop
         self._playwright_lock = asyncio.Lock()
         # asyncio.Semaphore wakes waiters in FIFO order: launches queue fairly.
@@ -164,7 +168,10 @@ class Driver:
         if self._playwright is not playwright:
             return  # our own orderly stop
         self.deaths += 1
-        log.error("the Playwright driver died; every browser on it is gone")
+        if self.stopping:
+            log.info("the Playwright driver exited during shutdown")
+        else:
+            log.error("the Playwright driver died; every browser on it is gone")
         self._playwright = None
         self._manager = None
         for listener in list(self._death_listeners):
@@ -177,3 +184,12 @@ class Driver:
         manager, self._playwright, self._manager = self._manager, None, None
         if manager is not None:
             await manager.__aexit__(None, None, None)
+
+
+def _quiet_driver_errors(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    # When the node driver dies, Playwright leaves futures holding "Connection closed"
+    # errors that nobody reads; the death itself is reported once through the listeners.
+    if "Connection closed" in str(context.get("exception", "")):
+        log.debug("unretrieved Playwright error after driver death: %s", context["exception"])
+        return
+    loop.default_exception_handler(context)

@@ -16,6 +16,7 @@ import logging
 import os
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -84,8 +85,10 @@ class SupervisorControl:
         runtime: tuple[InstanceConfig, ...] = (),
         timeout: float = 60.0,
         pairing_timeout: float = 30.0,
+        resolve: Callable[[InstanceConfig], InstanceConfig] = lambda c: c,
     ) -> None:
         self._root = root
+        self._resolve = resolve
         self._state_dir = state_dir
         self._file_ids = file_ids
         self._runtime = {c.id: c for c in runtime}
@@ -128,7 +131,8 @@ class SupervisorControl:
 
     def add(self, instance: InstanceConfig) -> None:
         with self._lock:
-            self._root.ask(Add(instance), timeout=self._timeout)
+            # Persist what was asked for (``{simulator}`` included); run the resolved URL.
+            self._root.ask(Add(self._resolve(instance)), timeout=self._timeout)
             self._runtime[instance.id] = instance
             save_runtime_instances(self._state_dir, list(self._runtime.values()))
         log.info("%s: added at run time", instance.id)

@@ -138,7 +138,11 @@ class Daemon:
         file_ids = frozenset(c.id for c in cfg.instances)
         runtime = tuple(c for c in runtime if c.id not in file_ids)
         self.control = SupervisorControl(
-            self.root, state_dir=cfg.state_dir, file_ids=file_ids, runtime=runtime
+            self.root,
+            state_dir=cfg.state_dir,
+            file_ids=file_ids,
+            runtime=runtime,
+            resolve=lambda c: self._resolve((c,))[0],
         )
         self.root.ask(Apply(self._resolve((*cfg.instances, *runtime))))
         self.board.beat()
@@ -204,6 +208,7 @@ class Daemon:
     # -- running -------------------------------------------------------------------------
 
     def request_stop(self) -> None:
+        self.driver.stopping = True
         self._stop_requested = True
         self._wake.set()
 
@@ -272,6 +277,7 @@ class Daemon:
     def shutdown(self) -> None:
         """Stop everything in reverse order; safe to call more than once."""
         self.notifier.stopping()
+        self.driver.stopping = True
         deadline = self.config.supervision.stop_timeout
         if self.root is not None and self.root.is_alive():
             with contextlib.suppress(Exception):

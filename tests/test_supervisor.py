@@ -1,0 +1,193 @@
+"""The root supervisor and the daemon, end to end with the simulator and a real Chromium."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import threading
+from pathlib import Path
+
+import pytest
+
+from actors import State
+from actors.procs import profile_processes
+from supervisor._root import Command
+from tests.actor_harness import driver_pids, kill_browser
+from tests.daemon_harness import (
+    WAIT,
+    config_text,
+    link,
+    phone_for,
+    running_daemon,
+    wait_for,
+    wait_state,
+)
+
+pytestmark = pytest.mark.browser
+
+
+def test_rival_is_cooled_down_then_circuit_opens_then_parks(tmp_path: Path) -> None:
+    cfg = tmp_path / "wasup.yaml"
+    with running_daemon(cfg, config_text(tmp_path / "state", ["a"])) as daemon:
+        phone = phone_for(daemon)
+        link(daemon, phone, "a", "alice")
+        phone.rival("alice", retake_after=0.3)
+        # Conflicts are answered after a cooldown, the circuit opens after the third,
+        # probes fail against the rival, and after max_opens opens the instance parks.
+        parked = wait_for(daemon.board, "a", lambda r: r.state is State.PARKED, timeout=60)
+        assert parked.circuit_opens == 2
+        assert parked.conflicts >= 3
+        assert profile_processes(daemon.config.state_dir / "profiles" / "a") == []
+        phone.stop_rival("alice")
+        account = phone.account("alice")
+        # Our side takes the session back at most conflict_threshold times per closed or
+        # half-open period (3 periods: closed + 2 probes); each of ours invites one retake.
+        assert account.takeovers <= 2 * 3 * 3 + 1
+        assert account.max_live == 1
+        # Parked stays parked: a start is refused until an operator resets.
+        daemon.root.ask(Command("a", "start"))  # type: ignore[union-attr]
+        assert daemon.board.require("a").state is State.PARKED
+        daemon.root.ask(Command("a", "reset"))  # type: ignore[union-attr]
+        wait_state(daemon.board, "a", State.CONNECTED)
+
+
+def test_daemon_restart_with_a_linked_profile_needs_no_qr(tmp_path: Path) -> None:
+    cfg = tmp_path / "wasup.yaml"
+    text = config_text(tmp_path / "state", ["a"])
+    with running_daemon(cfg, text) as daemon:
+        phone = phone_for(daemon)
+        link(daemon, phone, "a", "alice")
+        sim_accounts = phone.accounts()
+    assert [a.account for a in sim_accounts] == ["alice"]
+    # The embedded simulator does not outlive the daemon, so the credential in the profile
+    # is only accepted by a simulator that knows the account: keep one running outside.
+    from simulator import SimSettings, run_in_thread
+
+    with run_in_thread(SimSettings.fast()) as sim:
+        outside = text.replace('url: "{simulator}/"', f'url: "{sim.url}"').replace(
+            "enabled: true", "enabled: false"
+        )
+        with running_daemon(cfg, outside) as daemon:
+            record = wait_for(
+                daemon.board, "a", lambda r: r.qr_ref is not None or r.state is State.CONNECTED
+            )
+            # A fresh simulator has never seen the account: this proves nothing yet.
+            assert record.state is State.QR
+            phone = sim.phone
+            link(daemon, phone, "a", "bob")
+        with running_daemon(cfg, outside) as daemon:
+            wait_state(daemon.board, "a", State.CONNECTED)
+            assert daemon.board.require("a").qr_codes == 0
+            assert sim.phone.account("bob").max_live == 1
+
+
+def test_browser_kill_backs_off_and_reconnects_others_untouched(tmp_path: Path) -> None:
+    cfg = tmp_path / "wasup.yaml"
+    with running_daemon(cfg, config_text(tmp_path / "state", ["a", "b"])) as daemon:
+        phone = phone_for(daemon)
+        link(daemon, phone, "a", "alice")
+        link(daemon, phone, "b", "bob")
+        b_generation = daemon.board.require("b").generation
+        kill_browser(daemon.config.state_dir / "profiles" / "a")
+        wait_state(daemon.board, "a", State.BACKOFF)
+        record = wait_for(
+            daemon.board, "a", lambda r: r.state is State.CONNECTED and r.generation == 2
+        )
+        assert record.restarts.get("crash") == 1
+        b = daemon.board.require("b")
+        assert (b.state, b.generation) == (State.CONNECTED, b_generation)
+        assert phone.account("alice").max_live == 1
+
+
+def test_driver_death_restarts_every_instance(tmp_path: Path) -> None:
+    cfg = tmp_path / "wasup.yaml"
+    ids = ["a", "b", "c"]
+    with running_daemon(cfg, config_text(tmp_path / "state", ids)) as daemon:
+        for i in ids:
+            wait_state(daemon.board, i, State.QR)
+        pids = driver_pids()
+        assert len(pids) == 1
+        os.kill(pids[0], signal.SIGKILL)
+        for i in ids:
+            wait_for(
+                daemon.board, i, lambda r: r.state is State.QR and r.generation == 2, timeout=60
+            )
+        assert daemon.driver.deaths == 1
+
+
+def test_commands_storm_never_double_connects(tmp_path: Path) -> None:
+    ids = [f"i{n:02d}" for n in range(20)]
+    cfg = tmp_path / "wasup.yaml"
+    with running_daemon(cfg, config_text(tmp_path / "state", ids)) as daemon:
+        phone = phone_for(daemon)
+        for i in ids:
+            link(daemon, phone, i, f"acct-{i}")
+        assert daemon.root is not None
+        root = daemon.root
+        rng = random.Random(7)
+        plan = [(rng.choice(ids), rng.choice(["start", "restart", "stop"])) for _ in range(500)]
+        barrier = threading.Barrier(10)
+
+        def fire(part: list[tuple[str, str]]) -> None:
+            barrier.wait()
+            for instance_id, verb in part:
+                root.tell(Command(instance_id, verb))
+
+        threads = [threading.Thread(target=fire, args=(plan[n::10],)) for n in range(10)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(WAIT)
+        for i in ids:
+            root.ask(Command(i, "start"))
+        for i in ids:
+            wait_state(daemon.board, i, State.CONNECTED, timeout=120)
+        for i in ids:
+            assert phone.account(f"acct-{i}").max_live == 1, i
+
+
+def test_reload_applies_only_what_changed(tmp_path: Path) -> None:
+    cfg = tmp_path / "wasup.yaml"
+    state = tmp_path / "state"
+    with running_daemon(cfg, config_text(state, ["keep", "drop", "change"])) as daemon:
+        for i in ("keep", "drop", "change"):
+            wait_state(daemon.board, i, State.QR)
+        keep_generation = daemon.board.require("keep").generation
+        text = config_text(state, ["keep", "change", "new"]).replace(
+            "  - id: change", "  - id: change\n    qr_idle_timeout: 5m"
+        )
+        cfg.write_text(text)
+        summary = daemon.reload()
+        assert summary == {"added": ["new"], "removed": ["drop"], "changed": ["change"]}
+        assert daemon.board.get("drop") is None
+        wait_state(daemon.board, "new", State.QR)
+        assert daemon.board.require("keep").generation == keep_generation
+        # A broken file is refused and the running set stays as it is.
+        cfg.write_text(text + "\n  - id: ../evil\n")
+        assert daemon.reload() is None
+        assert set(daemon.board.snapshot()) == {"keep", "change", "new"}
+
+
+def test_instances_added_at_run_time_survive_a_restart(tmp_path: Path) -> None:
+    from supervisor.settings import InstanceConfig, StartPolicy
+
+    cfg = tmp_path / "wasup.yaml"
+    text = config_text(tmp_path / "state", [], start="on_demand")
+    with running_daemon(cfg, text) as daemon:
+        assert daemon.control is not None
+        late = InstanceConfig(id="late", start=StartPolicy.ON_DEMAND, url="{simulator}/")
+        daemon.control.add(late)
+        assert daemon.board.require("late").state is State.STOPPED
+        daemon.control.want_qr("late")
+        wait_state(daemon.board, "late", State.QR)
+    saved = (tmp_path / "state" / "instances.json").read_text()
+    assert '"late"' in saved
+    with running_daemon(cfg) as daemon:
+        assert daemon.board.require("late").state is State.STOPPED
+        assert daemon.control is not None
+        daemon.control.want_qr("late")
+        wait_state(daemon.board, "late", State.QR)
+        daemon.control.remove("late")
+        assert daemon.board.get("late") is None
+    assert '"late"' not in (tmp_path / "state" / "instances.json").read_text()
