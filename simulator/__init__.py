@@ -1,0 +1,26 @@
+"""A local stand-in for web.whatsapp.com: the login page in a real browser, plus "the phone".
+
+Run it alone with ``wasup simulator``; docs/simulator.md describes the page and the control API.
+"""
+
+from simulator._errors import BadRequest, ControlError, NotAllowed, NotFound, SimError
+from simulator._records import AccountCounters, DeviceInfo, Snapshot
+from simulator._server import Simulator, SimulatorThread, run_in_thread
+from simulator._settings import SimSettings
+from simulator.phone import PhoneClient
+
+__all__ = [
+    "AccountCounters",
+    "BadRequest",
+    "ControlError",
+    "DeviceInfo",
+    "NotAllowed",
+    "NotFound",
+    "PhoneClient",
+    "SimError",
+    "SimSettings",
+    "Simulator",
+    "SimulatorThread",
+    "Snapshot",
+    "run_in_thread",
+]
