@@ -28,6 +28,29 @@
     return btoa(String.fromCharCode(...buf));
   }
 
+  // The credential lives in IndexedDB, where WhatsApp Web keeps its session: a committed
+  // IndexedDB write survives the browser being killed (kill -9, OOM), while Chromium
+  // flushes localStorage lazily and loses recent writes then.
+  const database = new Promise((resolve, reject) => {
+    const request = indexedDB.open("wasup-sim", 1);
+    request.onupgradeneeded = () => request.result.createObjectStore("kv");
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+  function stored(mode, operation) {
+    return database.then((db) => new Promise((resolve, reject) => {
+      const tx = db.transaction("kv", mode);
+      const request = operation(tx.objectStore("kv"));
+      tx.oncomplete = () => resolve(request.result);
+      tx.onerror = () => reject(tx.error);
+    }));
+  }
+  const credentials = {
+    get: () => stored("readonly", (kv) => kv.get(CREDENTIAL)).then((v) => v ?? null, () => null),
+    set: (value) => stored("readwrite", (kv) => kv.put(value, CREDENTIAL)),
+    forget: () => stored("readwrite", (kv) => kv.delete(CREDENTIAL)).catch(() => null),
+  };
+
   function device() {
     let keys = null;
     try {
@@ -253,12 +276,12 @@
     if (msg.type === "welcome") {
       reconnectDelay = msg.reconnect_delay * 1000;
     } else if (msg.type === "credential") {
-      localStorage.setItem(CREDENTIAL, msg.credential);
+      credentials.set(msg.credential);
     } else if (msg.type === "navigate") {
-      if (msg.forget) localStorage.removeItem(CREDENTIAL);
       leaving = true;
       socket.close();
-      location.replace(msg.url);
+      const forgotten = msg.forget ? credentials.forget() : Promise.resolve();
+      forgotten.then(() => location.replace(msg.url));
     } else if (msg.type === "screen" && SCREENS[msg.screen]) {
       SCREENS[msg.screen](msg);
     }
@@ -267,7 +290,8 @@
   function connect() {
     const me = device();
     socket = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`);
-    socket.onopen = () => send({ type: "hello", device: me.device, keys: me.keys, credential: localStorage.getItem(CREDENTIAL) });
+    socket.onopen = () => credentials.get().then((credential) =>
+      send({ type: "hello", device: me.device, keys: me.keys, credential }));
     socket.onmessage = (event) => receive(JSON.parse(event.data));
     socket.onclose = () => {
       if (leaving) return;
