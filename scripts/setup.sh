@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs whatever this machine lacks to run wasup and its tests; safe to run again.
 # Debian packages: chromium (the browser Playwright drives), libzbar0 (decodes QR codes in
-# tests). Python: a virtualenv in .venv with wasup installed in editable mode. The names
+# tests), prometheus (promtool checks metrics and alert rules), systemd (systemd-analyze
+# verifies the unit). Python: a virtualenv in .venv with wasup installed in editable mode. The names
 # `supervisor` and `actors` clash with other PyPI packages, so never install system-wide.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=(chromium libzbar0)
+apt_packages=(chromium libzbar0 prometheus systemd)
 missing=()
 for pkg in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
