@@ -14,6 +14,7 @@ launches report back as ``Opened`` messages so a queued launch never blocks the 
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import logging
 import shutil
 import time
@@ -168,7 +169,7 @@ class InstanceActor(pykka.ThreadingActor):
         token = self._timer_seq
         ref = self.actor_ref
         cancel = self._driver.call_later(
-            at - self._now(), lambda: ref.tell(m.TimerFired(name, token))
+            at - self._now(), lambda: tell_quietly(ref, m.TimerFired(name, token))
         )
         self._timers[name] = (token, cancel)
 
@@ -180,6 +181,10 @@ class InstanceActor(pykka.ThreadingActor):
     def _cancel_timers(self) -> None:
         for name in list(self._timers):
             self._cancel_timer(name)
+
+    def _post(self, message: object) -> None:
+        """Deliver an event from the io loop; an actor that stopped meanwhile drops it."""
+        tell_quietly(self.actor_ref, message)
 
     def _wait(self, future: concurrent.futures.Future[Any], seconds: float) -> Any:
         return future.result(timeout=seconds)
@@ -221,7 +226,7 @@ class InstanceActor(pykka.ThreadingActor):
         if edit is not None:
             self._board.change(self._id, edit)
         session = Session(
-            self._driver, self._spec.session, self._selectors, self._generation, self.actor_ref.tell
+            self._driver, self._spec.session, self._selectors, self._generation, self._post
         )
         self._session = session
         generation, ref, board = self._generation, self.actor_ref, self._board
@@ -234,7 +239,7 @@ class InstanceActor(pykka.ThreadingActor):
                 board.count_launch("ok")
             else:
                 board.count_launch("error")
-            ref.tell(m.Opened(generation, None if error is None else _describe(error)))
+            tell_quietly(ref, m.Opened(generation, None if error is None else _describe(error)))
 
         future.add_done_callback(opened)
         log.info("%s: starting browser generation %d (%s)", self._id, self._generation, reason)
@@ -491,6 +496,13 @@ class InstanceActor(pykka.ThreadingActor):
         m.TimerFired: _on_timer,
         m.PageReport: _on_page,
     }
+
+
+def tell_quietly(ref: pykka.ActorRef[Any], message: object) -> None:
+    """``ref.tell(message)``, dropped if the actor has stopped."""
+    # Events from the io loop can race an actor's stop; a stopped actor needs none of them.
+    with contextlib.suppress(pykka.ActorDeadError):
+        ref.tell(message)
 
 
 def _describe(error: BaseException) -> str:

@@ -28,7 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from actors import InstanceStatus, State
 from actors.procs import profile_processes, tree_pss_bytes
 from supervisor._root import Command
-from tests.daemon_harness import config_text, link, phone_for, running_daemon, wait_for
+from tests.daemon_harness import config_text, link, phone_for, running_daemon
+from tests.waiting import wait_for
 
 SCALED = """
 supervision:

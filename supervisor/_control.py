@@ -38,6 +38,10 @@ class ConfigOwned(WasupError):
     """The instance is defined in the config file; change it there and reload."""
 
 
+class Busy(WasupError):
+    """The supervisor or the instance did not answer in time."""
+
+
 def load_runtime_instances(
     state_dir: Path, defaults: InstanceDefaults, *, simulator: bool
 ) -> tuple[InstanceConfig, ...]:
@@ -105,8 +109,14 @@ class SupervisorControl:
         with self._lock:
             return tuple(self._runtime.values())
 
+    def _ask(self, ref: pykka.ActorRef[Any], message: object, timeout: float, what: str) -> Any:
+        try:
+            return ref.ask(message, block=True, timeout=timeout)
+        except pykka.Timeout:
+            raise Busy(f"{what}: no answer within {timeout:g} s; try again") from None
+
     def _command(self, instance_id: str, verb: str) -> None:
-        self._root.ask(Command(instance_id, verb), timeout=self._timeout)
+        self._ask(self._root, Command(instance_id, verb), self._timeout, f"{verb} {instance_id}")
 
     def start(self, instance_id: str) -> None:
         self._command(instance_id, "start")
@@ -132,7 +142,7 @@ class SupervisorControl:
     def add(self, instance: InstanceConfig) -> None:
         with self._lock:
             # Persist what was asked for (``{simulator}`` included); run the resolved URL.
-            self._root.ask(Add(self._resolve(instance)), timeout=self._timeout)
+            self._ask(self._root, Add(self._resolve(instance)), self._timeout, f"add {instance.id}")
             self._runtime[instance.id] = instance
             save_runtime_instances(self._state_dir, list(self._runtime.values()))
         log.info("%s: added at run time", instance.id)
@@ -144,12 +154,13 @@ class SupervisorControl:
                     f"instance {instance_id!r} is defined in the config file; "
                     "remove it there and reload (SIGHUP)"
                 )
-            self._root.ask(Remove(instance_id), timeout=self._timeout)
+            self._ask(self._root, Remove(instance_id), self._timeout, f"remove {instance_id}")
             if self._runtime.pop(instance_id, None) is not None:
                 save_runtime_instances(self._state_dir, list(self._runtime.values()))
         log.info("%s: removed at run time", instance_id)
 
     def pairing_code(self, instance_id: str, phone: str) -> str:
         # Ask the instance directly, so the root is not blocked while the page works.
-        ref = self._root.ask(GetRef(instance_id), block=True, timeout=self._timeout)
-        return str(ref.ask(PairingCode(phone), block=True, timeout=self._pairing_timeout))
+        what = f"pairing code for {instance_id}"
+        ref = self._ask(self._root, GetRef(instance_id), self._timeout, what)
+        return str(self._ask(ref, PairingCode(phone), self._pairing_timeout, what))

@@ -24,7 +24,7 @@ import pykka
 from actors import State, StatusBoard, UnknownInstance, WasupError
 from actors import messages as m
 from actors.driver import Driver
-from actors.instance import InstanceActor, InstanceSpec, profile_dir
+from actors.instance import InstanceActor, InstanceSpec, profile_dir, tell_quietly
 from actors.messages import Event, Report
 from actors.selectors import Selectors
 from actors.session import SessionConfig
@@ -175,6 +175,7 @@ class RootSupervisor(pykka.ThreadingActor):
         self._records: dict[str, _Record] = {}
         self._epochs = 0
         self._budget = RestartBudget(supervision.budget)
+        self._stopping = False
 
     # -- pykka hooks ---------------------------------------------------------------------
 
@@ -264,6 +265,8 @@ class RootSupervisor(pykka.ThreadingActor):
 
     def _on_command(self, msg: Command) -> None:
         record = self._require(msg.instance_id)
+        if self._stopping:
+            raise WasupError("wasup is shutting down")
         now = self._clock()
         breaker = record.breaker
         if msg.verb == "start":
@@ -311,6 +314,8 @@ class RootSupervisor(pykka.ThreadingActor):
         self._stop_all(msg.deadline)
 
     def _stop_all(self, deadline: float) -> None:
+        # From here on, dead children are expected: Tick must not replace them.
+        self._stopping = True
         # Children close their browsers in parallel, each on its own thread.
         end = time.monotonic() + deadline
         futures = []
@@ -385,7 +390,9 @@ class RootSupervisor(pykka.ThreadingActor):
         if at is None:
             return
         root, due = self.actor_ref, _Due(record.config.id, record.epoch, kind)
-        record.cancels[kind] = self._driver.call_later(at - self._clock(), lambda: root.tell(due))
+        record.cancels[kind] = self._driver.call_later(
+            at - self._clock(), lambda: tell_quietly(root, due)
+        )
 
     def _on_due(self, msg: _Due) -> None:
         record = self._records.get(msg.instance_id)
@@ -402,6 +409,8 @@ class RootSupervisor(pykka.ThreadingActor):
 
     def _on_tick(self, _msg: Tick) -> None:
         self._board.beat()
+        if self._stopping:
+            return
         for instance_id, record in list(self._records.items()):
             if not record.ref.is_alive():
                 log.error("%s: actor died; replacing it", instance_id)

@@ -29,6 +29,7 @@ from prometheus_client import CollectorRegistry
 
 from actors import StatusBoard, WasupError, find_chromium
 from actors.driver import Driver
+from actors.instance import tell_quietly
 from actors.selectors import load_selectors
 from supervisor._control import SupervisorControl, load_runtime_instances
 from supervisor._root import Apply, BrowserSetup, RootSupervisor, StopAll, Tick
@@ -152,7 +153,15 @@ class Daemon:
             browser_version=browser_version(executable),
         )
         self.http = self.driver.submit(
-            start_http(self.board, self.control, cfg.http, CollectorRegistry(), version_info=info)
+            start_http(
+                self.board,
+                self.control,
+                cfg.http,
+                CollectorRegistry(),
+                version_info=info,
+                instance_defaults=cfg.defaults,
+                simulator=cfg.simulator.enabled,
+            )
         ).result(timeout=30)
         self.driver.submit(self._start_background()).result(timeout=10)
         self.board.subscribe(lambda _change: self._status_changed())
@@ -189,7 +198,7 @@ class Daemon:
 
         async def heartbeat() -> None:
             while True:
-                root.tell(Tick())
+                tell_quietly(root, Tick())
                 await asyncio.sleep(HEARTBEAT_SECONDS)
 
         self._tasks = [
@@ -246,6 +255,8 @@ class Daemon:
     def reload(self) -> dict[str, list[str]] | None:
         """Re-read the config file and apply its instances; a bad file changes nothing."""
         self.notifier.reloading()
+        if self.http is not None:
+            self.http.reload_keys()
         try:
             new = load_config(self.config.source)
         except WasupError as exc:

@@ -24,6 +24,7 @@ from actors.procs import profile_processes
 from actors.selectors import load_selectors
 from actors.session import SessionConfig
 from actors.status import Change, InstanceStatus
+from tests.waiting import wait_for as board_wait_for
 
 WAIT = 20.0
 
@@ -82,26 +83,7 @@ class Harness:
         what: str = "condition",
     ) -> InstanceStatus:
         """Block until the instance's record satisfies ``predicate``; fail after ``timeout``."""
-        hit = threading.Event()
-
-        def check(change: Change) -> None:
-            new = change.new
-            if new is not None and new.instance_id == instance_id and predicate(new):
-                hit.set()
-
-        unsubscribe = self.board.subscribe(check)
-        try:
-            current = self.board.get(instance_id)
-            if (current is None or not predicate(current)) and not hit.wait(timeout):
-                raise AssertionError(
-                    f"{instance_id}: {what} not reached in {timeout}s; "
-                    f"now {self.board.get(instance_id)}"
-                )
-        finally:
-            unsubscribe()
-        record = self.board.get(instance_id)
-        assert record is not None
-        return record
+        return board_wait_for(self.board, instance_id, predicate, timeout, what)
 
     def wait_state(self, instance_id: str, state: State, timeout: float = WAIT) -> InstanceStatus:
         return self.wait_for(instance_id, lambda r: r.state is state, timeout, f"state {state}")

@@ -7,19 +7,17 @@ subscribe to the StatusBoard and block on events with timeouts.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from actors import State
-from actors.status import Change, InstanceStatus, StatusBoard
+from actors.status import StatusBoard
 from simulator.phone import PhoneClient
 from supervisor.config import load_config
 from supervisor.daemon import Daemon
 from supervisor.notify import Notifier
-
-WAIT = 30.0
+from tests.waiting import WAIT, wait_for
 
 FAST_SUPERVISION = """
 supervision:
@@ -63,33 +61,6 @@ defaults:
 instances:
 {lines}
 """
-
-
-def wait_for(
-    board: StatusBoard,
-    instance_id: str,
-    predicate: Callable[[InstanceStatus], bool],
-    timeout: float = WAIT,
-    what: str = "condition",
-) -> InstanceStatus:
-    """Block until ``instance_id``'s record satisfies ``predicate``; fail after ``timeout``."""
-    hit = threading.Event()
-
-    def check(change: Change) -> None:
-        new = change.new
-        if new is not None and new.instance_id == instance_id and predicate(new):
-            hit.set()
-
-    unsubscribe = board.subscribe(check)
-    try:
-        current = board.get(instance_id)
-        if (current is None or not predicate(current)) and not hit.wait(timeout):
-            raise AssertionError(
-                f"{instance_id}: {what} not reached in {timeout}s; now {board.get(instance_id)}"
-            )
-    finally:
-        unsubscribe()
-    return board.require(instance_id)
 
 
 def wait_state(board: StatusBoard, instance_id: str, state: State, timeout: float = WAIT) -> None:

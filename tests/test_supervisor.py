@@ -15,14 +15,13 @@ from actors.procs import profile_processes
 from supervisor._root import Command
 from tests.actor_harness import driver_pids, kill_browser
 from tests.daemon_harness import (
-    WAIT,
     config_text,
     link,
     phone_for,
     running_daemon,
-    wait_for,
     wait_state,
 )
+from tests.waiting import WAIT, wait_for
 
 pytestmark = pytest.mark.browser
 

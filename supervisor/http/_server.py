@@ -1,0 +1,135 @@
+"""Starting and stopping the listener on the daemon's event loop."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+from aiohttp.web_request import BaseRequest
+from aiohttp.web_response import StreamResponse
+from prometheus_client.registry import CollectorRegistry
+
+from actors.errors import ConfigError
+from actors.status import StatusBoard
+from supervisor.http._app import make_app
+from supervisor.http._auth import QUERY_KEY, load_keys
+from supervisor.http._control import Control
+from supervisor.http._keys import KEYS, HttpOptions, Readiness
+from supervisor.metrics import BuildInfo
+from supervisor.settings import HttpConfig, InstanceDefaults
+
+access_log = logging.getLogger("wasup.http.access")
+
+
+class RedactingAccessLogger(AbstractAccessLogger):
+    """One line per request; the ``key`` query parameter is replaced by ``***``."""
+
+    def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
+        url = request.rel_url
+        if QUERY_KEY in url.query:
+            url = url.update_query({QUERY_KEY: "***"})
+        self.logger.info(
+            "%s %s %s %d %d %.1fms",
+            request.remote,
+            request.method,
+            url.raw_path_qs,
+            response.status,
+            response.body_length,
+            time * 1000,
+        )
+
+    @property
+    def enabled(self) -> bool:
+        return self.logger.isEnabledFor(logging.INFO)
+
+
+class HttpServer:
+    """A running listener; :meth:`close` stops it."""
+
+    def __init__(self, runner: web.AppRunner, cfg: HttpConfig, environ: Mapping[str, str]) -> None:
+        self._runner = runner
+        self._cfg = cfg
+        self._environ = environ
+        self._closed = False
+        host, port = runner.addresses[0][:2]
+        self.port: int = port
+        """The bound TCP port (the real one when the config said 0)."""
+        shown = f"[{host}]" if ":" in host else host
+        self.url = f"http://{shown}:{port}"
+        """Base URL, e.g. ``http://127.0.0.1:8080``."""
+
+    @property
+    def app(self) -> web.Application:
+        return self._runner.app
+
+    def reload_keys(self) -> None:
+        """Read the API keys again (file and environment), e.g. on SIGHUP."""
+        fresh = load_keys(self._cfg, self._environ)
+        self.app[KEYS].keys = fresh.keys
+
+    async def close(self) -> None:
+        """Stop listening, end open streams and long-polls, release the app's resources."""
+        if not self._closed:
+            self._closed = True
+            await self._runner.cleanup()
+
+
+async def start_http(
+    board: StatusBoard,
+    control: Control,
+    cfg: HttpConfig,
+    registry: CollectorRegistry,
+    *,
+    version_info: BuildInfo,
+    ready: Readiness | None = None,
+    options: HttpOptions | None = None,
+    environ: Mapping[str, str] | None = None,
+    instance_defaults: InstanceDefaults | None = None,
+    simulator: bool = False,
+) -> HttpServer:
+    """Serve the HTTP surface on ``cfg.host:cfg.port`` from the running event loop.
+
+    Registers the board's metrics on ``registry`` (unregistered again on close). ``ready``
+    answers ``/readyz``; by default the supervisor heartbeat must be fresh. ``environ``
+    replaces ``os.environ`` for reading the API key variable (tests). ``instance_defaults``
+    (the config's ``defaults:``) and ``simulator`` (``simulator.enabled``) check run-time
+    instances (``PUT``) exactly as the config file's instances are checked.
+    """
+    opts = options or HttpOptions()
+    env = os.environ if environ is None else environ
+    app = make_app(
+        board,
+        control,
+        cfg,
+        registry,
+        build=version_info,
+        ready=ready,
+        options=opts,
+        environ=env,
+        instance_defaults=instance_defaults,
+        simulator=simulator,
+    )
+    runner = web.AppRunner(
+        app,
+        handle_signals=False,
+        access_log_class=RedactingAccessLogger,
+        access_log=access_log,
+        shutdown_timeout=opts.shutdown_timeout,
+    )
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, cfg.host, cfg.port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise ConfigError(
+            f"http.host/http.port: cannot listen on {cfg.host}:{cfg.port} ({exc.strerror or exc})"
+        ) from exc
+    except BaseException:
+        await runner.cleanup()
+        raise
+    server = HttpServer(runner, cfg, env)
+    logging.getLogger("wasup.http").info("HTTP listening on %s", server.url)
+    return server
