@@ -17,7 +17,7 @@ from simulator.phone import PhoneClient
 from supervisor.config import load_config
 from supervisor.daemon import Daemon
 from supervisor.notify import Notifier
-from tests.waiting import WAIT, wait_for
+from tests.waiting import WAIT, scan_current_qr, wait_for
 
 FAST_SUPERVISION = """
 supervision:
@@ -87,7 +87,5 @@ def phone_for(daemon: Daemon) -> PhoneClient:
 
 def link(daemon: Daemon, phone: PhoneClient, instance_id: str, account: str) -> None:
     """Scan the instance's current QR into ``account`` and wait until it is connected."""
-    record = wait_for(daemon.board, instance_id, lambda r: r.qr_ref is not None, what="a QR")
-    assert record.qr_ref is not None
-    phone.scan(record.qr_ref, account)
+    scan_current_qr(daemon.board, phone, instance_id, account)
     wait_state(daemon.board, instance_id, State.CONNECTED)

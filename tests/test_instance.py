@@ -23,6 +23,7 @@ from tests.actor_harness import (
     kill_renderers,
     stable_state_history,
 )
+from tests.waiting import scan_current_qr
 
 pytestmark = pytest.mark.browser
 
@@ -60,9 +61,7 @@ def link(h: Harness, phone: PhoneClient, instance_id: str, account: str) -> None
     """Start an instance, scan its QR into ``account`` and wait until connected."""
     ref = h.refs[-1] if h.refs else h.spawn(instance_id)
     ref.tell(m.Start())
-    qr = h.wait_for(instance_id, lambda r: r.qr_ref is not None, what="a QR")
-    assert qr.qr_ref is not None
-    phone.scan(qr.qr_ref, account)
+    scan_current_qr(h.board, phone, instance_id, account)
     h.wait_state(instance_id, State.CONNECTED)
 
 

@@ -6,6 +6,7 @@ import threading
 from collections.abc import Callable
 
 from actors.status import Change, InstanceStatus, StatusBoard
+from simulator import ControlError, PhoneClient
 
 WAIT = 30.0
 
@@ -35,3 +36,28 @@ def wait_for(
     finally:
         unsubscribe()
     return board.require(instance_id)
+
+
+def scan_current_qr(board: StatusBoard, phone: PhoneClient, instance_id: str, account: str) -> None:
+    """Scan the QR the instance shows into ``account``, like a person with a phone would.
+
+    A ref can rotate between reading it and scanning it (fast test timings, busy machine):
+    the simulator then answers 404 and the person scans the next QR.
+    """
+    tried: set[str] = set()
+    for _ in range(5):
+        record = wait_for(
+            board,
+            instance_id,
+            lambda r: r.qr_ref is not None and r.qr_ref not in tried,
+            what="a QR not tried yet",
+        )
+        assert record.qr_ref is not None
+        try:
+            phone.scan(record.qr_ref, account)
+            return
+        except ControlError as exc:
+            if exc.status != 404:
+                raise
+            tried.add(record.qr_ref)
+    raise AssertionError(f"{instance_id}: five QR refs expired before they could be scanned")
