@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, TypeVar
 
 from playwright.async_api import Playwright, async_playwright
@@ -56,6 +57,10 @@ class Driver:
         (Ctrl-C in a terminal signals the driver's process group too)."""
         self.deaths = 0
         """Times the Playwright driver died under us."""
+        self.launching = 0
+        """Launches holding the gate now."""
+        self.peak_launching = 0
+        """Most launches that ever held the gate at once (the gate's bound, observed)."""
 
     # -- the loop thread -----------------------------------------------------------------
 
@@ -148,11 +153,17 @@ class Driver:
                 self._playwright = playwright
             return self._playwright
 
-    @property
-    def launch_gate(self) -> asyncio.Semaphore:
-        """Held while a browser launches, so at most N launches run at once."""
+    @contextlib.asynccontextmanager
+    async def launch_slot(self) -> AsyncIterator[None]:
+        """Hold one of the N launch slots; waiters are served in FIFO order."""
         assert self._launch_gate is not None
-        return self._launch_gate
+        async with self._launch_gate:
+            self.launching += 1
+            self.peak_launching = max(self.peak_launching, self.launching)
+            try:
+                yield
+            finally:
+                self.launching -= 1
 
     def on_driver_death(self, listener: Callable[[], None]) -> Callable[[], None]:
         """Call ``listener`` on the io loop when the driver dies; returns an unsubscribe."""

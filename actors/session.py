@@ -102,7 +102,7 @@ class Session:
         self._unsubscribe_death = self._driver.on_driver_death(
             lambda: self._died("the Playwright driver died")
         )
-        async with self._driver.launch_gate:
+        async with self._driver.launch_slot():
             if self._closing:
                 raise SessionError("closed before launch")
             self._launch_started = True

@@ -182,3 +182,51 @@ def test_instances_added_over_http_persist_across_a_restart(tmp_path: Path, keye
         assert api.call("GET", "/v1/instances/late")[0] == 404
     with running_daemon(cfg) as daemon:
         assert daemon.board.get("late") is None
+
+
+async def _screenshot_qrs(url: str, path: Path) -> list[str]:
+    from playwright.async_api import async_playwright
+
+    from actors import find_chromium
+    from actors.chromium import LAUNCH_FLAGS
+
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(
+            executable_path=find_chromium(),
+            args=list(LAUNCH_FLAGS),
+            handle_sigint=False,
+            handle_sigterm=False,
+            handle_sighup=False,
+        )
+        try:
+            page = await browser.new_page(viewport={"width": 1100, "height": 1000})
+            await page.goto(url)
+            await page.wait_for_function(
+                "document.querySelectorAll('img[src*=\"/qr\"]').length >= 4"
+            )
+            await page.wait_for_load_state("networkidle")
+            await page.screenshot(path=str(path))
+        finally:
+            await browser.close()
+    return [d.data.decode() for d in decode(Image.open(path))]
+
+
+def test_the_demo_config_shows_a_scannable_qr_for_every_instance(tmp_path: Path) -> None:
+    import asyncio
+
+    demo = Path(__file__).resolve().parent.parent / "conf" / "demo.yaml"
+    text = demo.read_text().replace("state_dir: ../state/demo", f"state_dir: {tmp_path}/state")
+    text = text.replace('listen: "127.0.0.1:8080"', 'listen: "127.0.0.1:0"')
+    with running_daemon(tmp_path / "demo.yaml", text) as daemon:
+        ids = sorted(daemon.board.snapshot())
+        assert len(ids) == 4
+        for i in ids:
+            wait_for(daemon.board, i, lambda r: r.qr_ref is not None, timeout=60)
+        assert daemon.http is not None
+        shot = Path("test-artifacts") / "demo-status-page.png"
+        shot.parent.mkdir(exist_ok=True)
+        seen = asyncio.run(_screenshot_qrs(daemon.http.url, shot))
+        # Refs live 60 s in the demo's realistic timings: what the page shows is current.
+        showing = {daemon.board.require(i).qr_ref for i in ids}
+        assert len(seen) == 4
+        assert set(seen) == showing

@@ -113,6 +113,8 @@ def test_driver_death_restarts_every_instance(tmp_path: Path) -> None:
                 daemon.board, i, lambda r: r.state is State.QR and r.generation == 2, timeout=60
             )
         assert daemon.driver.deaths == 1
+        # Relaunching all of them went through the launch gate of 2.
+        assert daemon.driver.peak_launching == 2
 
 
 def test_commands_storm_never_double_connects(tmp_path: Path) -> None:
