@@ -58,16 +58,28 @@
     return { screen: "unknown", detail: body.trim().slice(0, 200) };
   }
 
+  // A phone logout lands on /?post_logout=1&logout_reason=N: say so before the first screen,
+  // through the same ordered channel, so "logged_out" can never arrive after the next QR.
+  const params = new URLSearchParams(location.search);
+  let pendingLogout = params.get("post_logout") === "1"
+    ? { screen: "logged_out", detail: "logout_reason=" + (params.get("logout_reason") || "") }
+    : null;
+
   let last = "";
   let scheduled = false;
   function report() {
     scheduled = false;
+    if (typeof window.__wasupReport !== "function") return;
+    if (pendingLogout) {
+      window.__wasupReport(pendingLogout);
+      pendingLogout = null;
+    }
     let result;
     try { result = classify(); } catch (e) { result = { screen: "unknown", detail: "detector error: " + e }; }
     const key = JSON.stringify(result);
     if (key === last) return;
     last = key;
-    if (typeof window.__wasupReport === "function") window.__wasupReport(result);
+    window.__wasupReport(result);
   }
   function schedule() {
     if (scheduled) return;
@@ -83,11 +95,6 @@
     return true;
   };
 
-  const params = new URLSearchParams(location.search);
-  if (params.get("post_logout") === "1") {
-    const reason = params.get("logout_reason") || "";
-    window.__wasupReport && window.__wasupReport({ screen: "logged_out", detail: "logout_reason=" + reason });
-  }
   const observe = () => {
     new MutationObserver(schedule).observe(document.documentElement, {
       subtree: true, childList: true, attributes: true, characterData: true,

@@ -1,0 +1,184 @@
+"""The page-side detector on WhatsApp Web screens the simulator does not draw, in Chromium.
+
+Each case serves a small page imitating one screen (variants real builds show: older
+selectors, curly quotes, other capitalisation, translations through a selectors file) and
+checks what the detector reports through the exposed binding.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from playwright.async_api import Browser, Route, async_playwright
+
+from actors import find_chromium
+from actors.chromium import LAUNCH_FLAGS
+from actors.selectors import Selectors, load_selectors
+from actors.session import _DETECTOR
+
+pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
+
+CANVAS = '<canvas aria-label="Scan this QR code to link a device!" width="50" height="50"></canvas>'
+PAGES = {
+    "qr": f'<div data-testid="link-device-qr-code" data-ref="2@abc,K1,K2,K3,WEB">{CANVAS}</div>',
+    "qr-old": '<div data-ref="2@old,K1,K2,K3,WEB"><canvas aria-label="Scan me!"></canvas></div>',
+    "qr-expired": '<div data-testid="link-device-qr-code" data-ref="2@abc,K1,K2,K3,WEB">'
+    "<span><button><div>Click to reload QR code</div></button></span></div>",
+    "pairing": '<div data-link-code="ABCD1234">ABCD-1234</div>',
+    "conflict-curly": '<div id="app"><div role="dialog"><div>WhatsApp is open on another '
+    "computer or browser. Click \u201cUse Here\u201d to use WhatsApp in this window.</div>"
+    '<div role="button">Log out</div><div role="button" onclick="window.clicked=1">'
+    "Use Here</div></div></div>",
+    "another-window": '<div role="dialog">WhatsApp is open in another window. Click "Use here"'
+    " to use WhatsApp in this window.<button>Close</button><button>Use here</button></div>",
+    "unsupported": "<div><h1>There is already another active WhatsApp Web tab in this "
+    "browser</h1><button>Refresh</button></div>",
+    "main": '<div id="pane-side"><div aria-label="Chat list">Alice</div></div>',
+    "loading": '<progress value="40" max="100"></progress>',
+    "syncing": "<div>Loading your chats</div><progress max='100'></progress>",
+    "offline": "<div>Computer   not\n connected</div>",
+    "banned": "<h1>This account is not allowed to use WhatsApp</h1>",
+    "deprecated": "<h1>WhatsApp works with Google Chrome 85 and newer</h1>",
+    "logging-out": "<div>Logging out\u2026</div>",
+    "strange": "<h1>Something new WhatsApp built this week</h1>",
+    "german": '<div role="dialog">WhatsApp ist auf einem anderen Computer oder Browser '
+    "ge\u00f6ffnet.<button>Hier verwenden</button></div>",
+    "late-qr": '<progress max="100"></progress><script>setTimeout(() => {document.body.innerHTML'
+    f' = \'<div data-testid="link-device-qr-code" data-ref="2@late,K,K,K,WEB">{CANVAS}</div>\''
+    "}, 200)</script>",
+}
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as p:
+        b = await p.chromium.launch(
+            executable_path=find_chromium(),
+            args=list(LAUNCH_FLAGS),
+            handle_sigint=False,
+            handle_sigterm=False,
+            handle_sighup=False,
+        )
+        yield b
+        await b.close()
+
+
+def settled(report: dict[str, Any]) -> bool:
+    # Before the body is parsed every page is "loading"; wait for what the page settles on.
+    return bool(report["screen"] != "loading")
+
+
+async def reports_for(
+    browser: Browser,
+    name: str,
+    selectors: Selectors | None = None,
+    query: str = "",
+    until: Callable[[dict[str, Any]], bool] = settled,
+) -> tuple[list[dict[str, Any]], Any]:
+    """Open page ``name`` with the detector; its reports up to the first ``until`` one."""
+    context = await browser.new_context()
+    reports: list[dict[str, Any]] = []
+    enough = asyncio.Event()
+
+    def on_report(_source: Any, payload: dict[str, Any]) -> None:
+        if not enough.is_set():
+            reports.append(payload)
+            if until(payload):
+                enough.set()
+
+    async def serve(route: Route) -> None:
+        await route.fulfill(
+            body=f"<html><body>{PAGES[name]}</body></html>", content_type="text/html; charset=utf-8"
+        )
+
+    script = _DETECTOR.replace("__WASUP_CONFIG__", (selectors or load_selectors()).to_json())
+    await context.expose_binding("__wasupReport", on_report)
+    await context.add_init_script(script=script)
+    await context.route("http://wa.test/**", serve)
+    page = await context.new_page()
+    await page.goto(f"http://wa.test/{query}")
+    await asyncio.wait_for(enough.wait(), 10)
+    return reports, page
+
+
+@pytest.mark.parametrize(
+    ("name", "screen", "extra"),
+    [
+        ("qr", "qr", {"ref": "2@abc,K1,K2,K3,WEB"}),
+        ("qr-old", "qr", {"ref": "2@old,K1,K2,K3,WEB"}),
+        ("qr-expired", "qr_idle", {}),
+        ("pairing", "pairing", {"code": "ABCD1234"}),
+        ("conflict-curly", "conflict", {"detail": "another_computer"}),
+        ("another-window", "conflict", {"detail": "another_window"}),
+        ("unsupported", "conflict", {"detail": "unsupported_takeover"}),
+        ("main", "connected", {}),
+        ("loading", "loading", {}),
+        ("syncing", "syncing", {}),
+        ("offline", "offline", {}),
+        ("banned", "banned", {}),
+        ("deprecated", "deprecated", {}),
+        ("logging-out", "logging_out", {}),
+    ],
+)
+async def test_screen_is_classified(
+    browser: Browser, name: str, screen: str, extra: dict[str, str]
+) -> None:
+    until = (lambda r: r["screen"] == "loading") if screen == "loading" else settled
+    reports, page = await reports_for(browser, name, until=until)
+    assert reports[-1] == {"screen": screen, **extra}
+    assert all(r["screen"] == "loading" for r in reports[:-1])
+    await page.context.close()
+
+
+async def test_unknown_screens_are_unknown_never_connected(browser: Browser) -> None:
+    reports, page = await reports_for(browser, "strange")
+    assert reports[-1]["screen"] == "unknown"
+    assert "Something new" in reports[-1]["detail"]
+    await page.context.close()
+
+
+async def test_logout_navigation_is_reported(browser: Browser) -> None:
+    reports, page = await reports_for(
+        browser, "qr", query="?post_logout=1&logout_reason=3", until=lambda r: r["screen"] == "qr"
+    )
+    assert reports[0] == {"screen": "logged_out", "detail": "logout_reason=3"}
+    assert reports[-1]["screen"] == "qr"
+    await page.context.close()
+
+
+async def test_changes_are_pushed_as_they_happen(browser: Browser) -> None:
+    reports, page = await reports_for(browser, "late-qr")
+    # The progress bar first (pushed once the body exists), then the QR 200 ms later.
+    assert [r["screen"] for r in reports][-2:] == ["loading", "qr"]
+    assert reports[-1]["ref"] == "2@late,K,K,K,WEB"
+    await page.context.close()
+
+
+async def test_click_finds_buttons_by_loose_text(browser: Browser) -> None:
+    _, page = await reports_for(browser, "conflict-curly")
+    assert await page.evaluate("() => window.__wasupClick('use_here')") is True
+    assert await page.evaluate("() => window.clicked") == 1
+    assert await page.evaluate("() => window.__wasupClick('qr_reload')") is False
+    await page.context.close()
+
+
+async def test_translations_come_from_a_selectors_file(browser: Browser, tmp_path: Path) -> None:
+    before, page = await reports_for(browser, "german")
+    assert before[-1]["screen"] == "unknown"
+    await page.context.close()
+    override = tmp_path / "selectors.yaml"
+    override.write_text(
+        "texts:\n"
+        "  conflict: ['WhatsApp is open on another computer or browser',"
+        " 'WhatsApp ist auf einem anderen Computer oder Browser geöffnet']\n"
+        "  use_here: ['Use here', 'Hier verwenden']\n"
+    )
+    after, page = await reports_for(browser, "german", selectors=load_selectors(override))
+    assert after[-1] == {"screen": "conflict", "detail": "another_computer"}
+    assert await page.evaluate("() => window.__wasupClick('use_here')") is True
+    await page.context.close()
