@@ -104,6 +104,7 @@ def _supervision(node: object, at: r.At) -> s.SupervisionConfig:
         "breaker": _breaker,
         "budget": lambda value, where: s.BudgetConfig(**r.record(value, where, budget)),
         "stop_timeout": r.duration(),
+        "stall_timeout": r.duration(),
     }
     return s.SupervisionConfig(**r.record(node, at, spec))
 

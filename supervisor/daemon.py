@@ -18,6 +18,7 @@ import os
 import signal
 import subprocess
 import threading
+import time
 from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
@@ -29,18 +30,20 @@ from prometheus_client import CollectorRegistry
 
 from actors import StatusBoard, WasupError, find_chromium
 from actors.driver import Driver
-from actors.instance import tell_quietly
+from actors.instance import profile_dir, tell_quietly
+from actors.procs import kill_profile_processes
 from actors.selectors import load_selectors
 from supervisor._control import SupervisorControl, load_runtime_instances
 from supervisor._root import Apply, BrowserSetup, RootSupervisor, StopAll, Tick
 from supervisor.config import SIMULATOR_PLACEHOLDER, load_config
 from supervisor.http import BuildInfo, HttpServer, start_http
-from supervisor.notify import Notifier, run_watchdog, status_line
+from supervisor.notify import Notifier, heartbeat_fresh, run_watchdog, status_line
 from supervisor.settings import DaemonConfig, InstanceConfig
 
 log = logging.getLogger("wasup.daemon")
 
 HEARTBEAT_SECONDS = 1.0
+_HANDLED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 class AlreadyRunning(WasupError):
@@ -233,24 +236,34 @@ class Daemon:
 
     def run(self) -> int:
         """Start, serve until SIGTERM/SIGINT (reloading on SIGHUP), stop. Main thread only."""
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            signal.signal(sig, self._on_signal)
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in _HANDLED}
         try:
             self.start()
-            self.serve()
+            code = self.serve()
         finally:
             self.shutdown()
-        return 0
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        return code
 
-    def serve(self) -> None:
+    def serve(self) -> int:
+        """Wait for signals; returns the exit code (0 asked to stop, 1 supervisor stalled)."""
+        limit = self.config.supervision.stall_timeout
         while True:
-            self._wake.wait()
+            # The wake-up period only bounds how late a stall is noticed; signals wake at once.
+            self._wake.wait(timeout=min(5.0, limit / 4))
             self._wake.clear()
             if self._stop_requested:
-                return
+                return 0
             if self._reload_requested:
                 self._reload_requested = False
                 self.reload()
+            if not heartbeat_fresh(self.board.heartbeat, time.time(), limit):
+                log.critical(
+                    "the supervisor has not beaten for over %s s; exiting so a fresh wasup starts",
+                    f"{limit:g}",
+                )
+                return 1
 
     def reload(self) -> dict[str, list[str]] | None:
         """Re-read the config file and apply its instances; a bad file changes nothing."""
@@ -298,6 +311,11 @@ class Daemon:
         with contextlib.suppress(Exception):
             self.driver.submit(self._stop_loop_side()).result(timeout=15)
         self.driver.stop()
+        # Last line of defence (a wedged actor never closed its browser): no Chromium on
+        # any of our profiles outlives the daemon.
+        for instance_id in self.board.snapshot():
+            if kill_profile_processes(profile_dir(self.config.state_dir, instance_id)):
+                log.warning("%s: killed a browser its actor left behind", instance_id)
         if self._lock is not None:
             self._lock.close()
             self._lock = None

@@ -127,6 +127,9 @@ class SupervisionConfig:
     """Global restart budget."""
     stop_timeout: float = 20.0
     """Seconds the daemon gives all instances to stop on SIGTERM."""
+    stall_timeout: float = 120.0
+    """Seconds without a supervisor heartbeat after which the daemon gives up and exits
+    non-zero, so that systemd (or whoever runs it) starts a fresh one."""
 
 
 @dataclass(frozen=True, slots=True)

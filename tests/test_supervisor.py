@@ -192,3 +192,27 @@ def test_instances_added_at_run_time_survive_a_restart(tmp_path: Path) -> None:
         daemon.control.remove("late")
         assert daemon.board.get("late") is None
     assert '"late"' not in (tmp_path / "state" / "instances.json").read_text()
+
+
+def test_a_stalled_supervisor_makes_the_daemon_exit_non_zero(tmp_path: Path) -> None:
+    from supervisor.config import load_config
+    from supervisor.daemon import Daemon
+    from supervisor.notify import Notifier
+
+    cfg = tmp_path / "wasup.yaml"
+    cfg.write_text(
+        config_text(tmp_path / "state", ["a"]).replace(
+            "  stop_timeout: 20s", "  stop_timeout: 20s\n  stall_timeout: 2s"
+        )
+    )
+    daemon = Daemon(load_config(cfg), notifier=Notifier(None))
+
+    def wedge() -> None:
+        assert daemon.started.wait(WAIT)
+        wait_state(daemon.board, "a", State.QR)
+        assert daemon.root is not None
+        daemon.root.stop()  # no more heartbeats from here on
+
+    threading.Thread(target=wedge, daemon=True).start()
+    assert daemon.run() == 1
+    assert profile_processes(tmp_path / "state" / "profiles" / "a") == []
