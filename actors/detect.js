@@ -5,6 +5,7 @@
 // wasup's config (the __WASUP_CONFIG__ placeholder is replaced with JSON).
 (() => {
   if (window.top !== window) return;               // frames never report
+  if (location.protocol === "about:") return;      // the blank page before navigation
   if (window.__wasupDetector) return;              // one detector per document
   window.__wasupDetector = true;
   const config = __WASUP_CONFIG__;
@@ -65,21 +66,32 @@
     ? { screen: "logged_out", detail: "logout_reason=" + (params.get("logout_reason") || "") }
     : null;
 
+  // Each binding call travels on its own through Playwright's server and nothing promises
+  // they arrive in order, so every report carries its place: the time it was made
+  // (comparable across navigations) and a per-page counter. The actor drops older ones.
+  let seq = 0;
+  const send = (payload) => {
+    seq += 1;
+    window.__wasupReport({ ...payload, t: performance.timeOrigin + performance.now(), seq });
+  };
+
   let last = "";
   let scheduled = false;
   function report() {
     scheduled = false;
     if (typeof window.__wasupReport !== "function") return;
     if (pendingLogout) {
-      window.__wasupReport(pendingLogout);
+      send(pendingLogout);
       pendingLogout = null;
     }
     let result;
     try { result = classify(); } catch (e) { result = { screen: "unknown", detail: "detector error: " + e }; }
-    const key = JSON.stringify(result);
+    // An unknown screen counts as one screen whatever its text does (a clock, a counter):
+    // one report and one screenshot, not one per mutation.
+    const key = result.screen === "unknown" ? "unknown" : JSON.stringify(result);
     if (key === last) return;
     last = key;
-    window.__wasupReport(result);
+    send(result);
   }
   function schedule() {
     if (scheduled) return;

@@ -55,6 +55,8 @@ _SCREEN_EVENTS = {
     State.LOGGED_OUT: Event.LOGGED_OUT,
 }
 TERMINAL_SCREENS = frozenset({"banned", "deprecated"})
+#: States that must lead somewhere by a deadline; staying means the page is stuck.
+_PROGRESS_STATES = frozenset({State.STARTING, State.SYNCING, State.LOGGED_OUT})
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +69,10 @@ class InstanceSpec:
     """Seconds an unscanned QR may show before the browser is closed."""
     action_timeout: float = 20.0
     """Seconds a page action (click, pairing code) may take."""
+    progress_timeout: float = 90.0
+    """Seconds ``starting`` or ``logged_out`` may last before the page counts as stuck."""
+    sync_timeout: float = 600.0
+    """Seconds ``syncing`` (loading chats, long for big accounts) may last."""
 
     @property
     def instance_id(self) -> str:
@@ -100,6 +106,7 @@ class InstanceActor(pykka.ThreadingActor):
         self._timer_seq = 0
         self._qr_wanted_until = 0.0
         self._screen: str | None = None
+        self._last_order: tuple[float, int] = (0.0, 0)
 
     # -- pykka hooks ---------------------------------------------------------------------
 
@@ -131,7 +138,7 @@ class InstanceActor(pykka.ThreadingActor):
             # A bug in handling one message must not leave a browser running with nobody
             # watching it: crash the session, report, and keep the actor alive.
             log.exception("%s: handling %r failed", self._id, message)
-            if self._session is not None:
+            if self._session is not None or self._state in (State.STARTING, State.STOPPED):
                 self._crashed(f"internal error while handling {type(message).__name__}")
             return None
 
@@ -161,7 +168,18 @@ class InstanceActor(pykka.ThreadingActor):
             log.warning("%s: ignoring %s -> %s (not an allowed move)", self._id, src, dst)
             return False
         self._board.move(self._id, dst, **changes)
+        self._track_progress(dst)
         return True
+
+    def _track_progress(self, state: State) -> None:
+        """Arm the deadline of a state that must lead somewhere; drop it elsewhere."""
+        if state in _PROGRESS_STATES:
+            limit = (
+                self._spec.sync_timeout if state is State.SYNCING else self._spec.progress_timeout
+            )
+            self._set_timer("progress", self._now() + limit)
+        else:
+            self._cancel_timer("progress")
 
     def _set_timer(self, name: str, at: float) -> None:
         self._cancel_timer(name)
@@ -187,7 +205,11 @@ class InstanceActor(pykka.ThreadingActor):
         tell_quietly(self.actor_ref, message)
 
     def _wait(self, future: concurrent.futures.Future[Any], seconds: float) -> Any:
-        return future.result(timeout=seconds)
+        try:
+            return future.result(timeout=seconds)
+        except TimeoutError:
+            future.cancel()  # do not leave the page work running behind the caller's back
+            raise
 
     # -- starting and stopping -----------------------------------------------------------
 
@@ -208,21 +230,25 @@ class InstanceActor(pykka.ThreadingActor):
         now = self._now()
         self._generation += 1
         self._screen = None
+        self._last_order = (0.0, 0)
         self._qr_wanted_until = now + self._spec.qr_idle_timeout
         edit: Callable[[InstanceStatus], InstanceStatus] | None = None
         if counted and reason in COUNTED_RESTARTS:
             edit = lambda r: r.with_restart(reason)  # noqa: E731
-        self._board.move(
-            self._id,
-            State.STARTING,
-            generation=self._generation,
-            start_requested=now,
-            next_attempt=None,
-            qr_ref=None,
-            qr_since=None,
-            pairing_code=None,
-            screen=None,
-        )
+        fields: dict[str, Any] = {
+            "generation": self._generation,
+            "start_requested": now,
+            "next_attempt": None,
+            "qr_ref": None,
+            "qr_since": None,
+            "pairing_code": None,
+            "screen": None,
+        }
+        if self._state is State.STARTING:  # a restart before the last launch showed anything
+            self._board.change(self._id, **fields)
+        else:
+            self._board.move(self._id, State.STARTING, **fields)
+        self._track_progress(State.STARTING)
         if edit is not None:
             self._board.change(self._id, edit)
         session = Session(
@@ -287,8 +313,10 @@ class InstanceActor(pykka.ThreadingActor):
 
     def _on_logout(self, _msg: m.Logout) -> None:
         was_running = self._state in RUNNING
-        self._cancel_timers()
-        self._close_session()
+        if was_running:
+            self._cancel_timers()
+            self._close_session()
+        # Without a browser (stopped, waiting) the profile goes and any scheduled start stays.
         profile = self._spec.session.profile_dir
         shutil.rmtree(profile, ignore_errors=True)
         log.info("%s: logged out by operator; profile %s deleted", self._id, profile)
@@ -297,10 +325,10 @@ class InstanceActor(pykka.ThreadingActor):
             self._open_browser("manual")
 
     def _on_takeover(self, _msg: m.Takeover) -> None:
-        self._cancel_timer("wake")
         if self._state is not State.CONFLICT or self._session is None:
             log.info("%s: takeover ignored in state %s", self._id, self._state)
             return
+        self._cancel_timer("wake")
         self._board.change(self._id, next_attempt=None)
         key = "refresh" if self._screen == "conflict:unsupported_takeover" else "use_here"
         try:
@@ -329,15 +357,36 @@ class InstanceActor(pykka.ThreadingActor):
         if self._session is None or self._state not in (State.QR, State.STARTING):
             raise SessionError(f"instance {self._id!r} shows no login screen ({self._state})")
         self._qr_wanted_until = self._now() + self._spec.qr_idle_timeout
+        if self._state is State.QR:
+            self._set_timer("idle", self._qr_wanted_until)
         code: str = self._wait(
             self._driver.submit(self._session.request_pairing_code(msg.phone)),
             self._spec.action_timeout,
         )
         return code
 
+    def _decision_applies(self, generation: int | None, what: str) -> bool:
+        """A parent's decision about browser ``generation`` is void once that browser is
+        replaced or the operator stopped the instance meanwhile (None: always applies)."""
+        if generation is None:
+            return True
+        if generation == self._generation and self._state not in (State.STOPPED, State.PARKED):
+            return True
+        log.info(
+            "%s: %s for generation %d dropped (now %d, %s)",
+            self._id,
+            what,
+            generation,
+            self._generation,
+            self._state,
+        )
+        return False
+
     def _on_schedule(self, msg: m.Schedule) -> None:
         if msg.state not in WAITING:
             raise ValueError(f"cannot schedule a wait in {msg.state}")
+        if not self._decision_applies(msg.generation, f"schedule {msg.state}"):
+            return
         self._cancel_timers()
         self._close_session()
         changes: dict[str, Any] = {
@@ -360,18 +409,22 @@ class InstanceActor(pykka.ThreadingActor):
     def _on_schedule_takeover(self, msg: m.ScheduleTakeover) -> None:
         if self._state is not State.CONFLICT:
             return
+        if not self._decision_applies(msg.generation, "takeover"):
+            return
         self._board.change(self._id, next_attempt=msg.at)
         self._wake_reason = "takeover"
         self._set_timer("wake", msg.at)
 
     def _on_park(self, msg: m.Park) -> None:
+        if not self._decision_applies(msg.generation, "park"):
+            return
         self._cancel_timers()
         self._close_session()
         self._move(State.PARKED, next_attempt=None, last_error=msg.reason, qr_ref=None)
 
     def _on_reset(self, _msg: m.Reset) -> None:
-        self._cancel_timers()
         if self._state is State.PARKED or self._state in WAITING:
+            self._cancel_timers()
             self._move(State.STOPPED, attempts=0, next_attempt=None, last_error=None)
 
     def _on_set_attempts(self, msg: m.SetAttempts) -> None:
@@ -404,6 +457,14 @@ class InstanceActor(pykka.ThreadingActor):
                     "idle", error=f"QR not scanned within {minutes:g} min; browser closed"
                 )
             return
+        if msg.name == "progress":
+            state = self._state
+            if state in _PROGRESS_STATES and self._session is not None:
+                self._crashed(
+                    f"no progress: still {state.value} after the deadline "
+                    f"(last screen {self._screen or 'none'})"
+                )
+            return
         if self._wake_reason == "takeover":
             self._on_takeover(m.Takeover())
         elif self._state in WAITING:
@@ -412,6 +473,10 @@ class InstanceActor(pykka.ThreadingActor):
     def _on_page(self, msg: m.PageReport) -> None:
         if not self._current(msg.generation):
             return
+        if msg.order <= self._last_order:
+            log.debug("%s: stale page report %s dropped", self._id, msg)
+            return
+        self._last_order = msg.order
         screen = msg.screen
         self._screen = f"{screen}:{msg.detail}" if screen == "conflict" and msg.detail else screen
         if screen in TERMINAL_SCREENS:
@@ -463,7 +528,10 @@ class InstanceActor(pykka.ThreadingActor):
             changes["start_requested"] = None
         entered = self._move(State.QR, **changes)
         if entered:
-            self._set_timer("idle", max(self._qr_wanted_until, now))
+            # An unscanned QR gets the whole idle time from when it appears (or longer, if
+            # someone asked for it since).
+            self._qr_wanted_until = max(self._qr_wanted_until, now + self._spec.qr_idle_timeout)
+            self._set_timer("idle", self._qr_wanted_until)
             self._report(Event.QR)
 
     def _click_reload(self) -> None:

@@ -78,6 +78,9 @@ class Schedule:
     """What the start at ``at`` counts as: ``crash`` or ``conflict``."""
     self_wake: bool = True
     """Start by itself at ``at``; False when the parent decides then (circuit probes)."""
+    generation: int | None = None
+    """Browser generation the decision answers; void once that browser is gone or the
+    instance was stopped. None: an operator's command, applied whatever the generation."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +89,9 @@ class ScheduleTakeover:
 
     at: float
     """Epoch seconds of the takeover."""
+    generation: int | None = None
+    """Browser generation the decision answers; void once that browser is gone or the
+    instance was stopped. None: an operator's command, applied whatever the generation."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +100,9 @@ class Park:
 
     reason: str
     """Why, in words (kept as ``last_error``)."""
+    generation: int | None = None
+    """Browser generation the decision answers; void once that browser is gone or the
+    instance was stopped. None: an operator's command, applied whatever the generation."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +136,9 @@ class PageReport:
     """The pairing code when ``screen`` is ``pairing``."""
     detail: str | None = None
     """Extra words (conflict kind, logout reason, unknown screen's text)."""
+    order: tuple[float, int] = (0.0, 0)
+    """When the page made the report (ms epoch, per-page counter): reports can arrive out
+    of order, and one older than the last one handled is stale."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -86,6 +86,7 @@ class Session:
         self._tasks: set[asyncio.Future[None]] = set()
         self._open_task: asyncio.Task[Any] | None = None
         self._launch_started = False
+        self._screenshot_taken = False
 
     # -- launching -----------------------------------------------------------------------
 
@@ -108,31 +109,39 @@ class Session:
             self._launch_started = True
             started = time.monotonic()
             playwright = await self._driver.playwright()
-            context = await asyncio.wait_for(
-                playwright.chromium.launch_persistent_context(
-                    str(cfg.profile_dir),
-                    executable_path=cfg.executable,
-                    headless=cfg.headless,
-                    args=[*LAUNCH_FLAGS, *cfg.extra_args],
-                    user_agent=USER_AGENT,
-                    viewport={"width": 1200, "height": 900},
-                    handle_sigint=False,
-                    handle_sigterm=False,
-                    handle_sighup=False,
-                ),
-                cfg.launch_timeout,
+            # Playwright's own timeout, not asyncio.wait_for: on expiry Playwright kills the
+            # browser it was starting, where a cancelled wait would leave it running.
+            context = await playwright.chromium.launch_persistent_context(
+                # The resolved path is what the command line shows and procs matches.
+                str(cfg.profile_dir.resolve()),
+                executable_path=cfg.executable,
+                headless=cfg.headless,
+                args=[*LAUNCH_FLAGS, *cfg.extra_args],
+                user_agent=USER_AGENT,
+                viewport={"width": 1200, "height": 900},
+                handle_sigint=False,
+                handle_sigterm=False,
+                handle_sighup=False,
+                timeout=cfg.launch_timeout * 1000,
             )
             launch_seconds = time.monotonic() - started
         self._context = context
-        context.on("close", lambda _ctx: self._died("the browser closed"))
-        await context.expose_binding("__wasupReport", self._on_report)
-        await context.add_init_script(script=self._script)
-        page = context.pages[0] if context.pages else await context.new_page()
-        self._page = page
-        page.on("crash", lambda _page: self._died("the page crashed"))
-        if self._closing:
-            raise SessionError("closed during launch")
-        await page.goto(cfg.url, wait_until="commit", timeout=cfg.launch_timeout * 1000)
+        try:
+            context.on("close", lambda _ctx: self._died("the browser closed"))
+            await context.expose_binding("__wasupReport", self._on_report)
+            await context.add_init_script(script=self._script)
+            page = context.pages[0] if context.pages else await context.new_page()
+            self._page = page
+            page.on("crash", lambda _page: self._died("the page crashed"))
+            if self._closing:
+                raise SessionError("closed during launch")
+            await page.goto(cfg.url, wait_until="commit", timeout=cfg.launch_timeout * 1000)
+        except BaseException:
+            if self._closing:
+                # close() may have given up waiting for this launch: nobody else will close
+                # the browser it produced.
+                await self._close_context(context)
+            raise
         return launch_seconds
 
     # -- page events ---------------------------------------------------------------------
@@ -146,9 +155,11 @@ class Session:
             ref=_opt_str(payload.get("ref")),
             code=_opt_str(payload.get("code")),
             detail=_opt_str(payload.get("detail")),
+            order=(float(payload.get("t") or 0.0), int(payload.get("seq") or 0)),
         )
         self._post(report)
-        if report.screen == "unknown":
+        if report.screen == "unknown" and not self._screenshot_taken:
+            self._screenshot_taken = True
             task = asyncio.ensure_future(self._screenshot_unknown())
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -218,10 +229,7 @@ class Session:
                 await asyncio.wait_for(asyncio.shield(task), self._cfg.launch_timeout)
         context, self._context, self._page = self._context, None, None
         if context is not None and not self._gone:
-            try:
-                await asyncio.wait_for(context.close(), self._cfg.close_timeout)
-            except (TimeoutError, PlaywrightError) as exc:
-                log.warning("%s: graceful close failed (%s); killing", self._cfg.instance_id, exc)
+            await self._close_context(context)
         profile = self._cfg.profile_dir
         if kill_profile_processes(profile):
             log.warning("%s: killed browser processes left after close", self._cfg.instance_id)
@@ -232,6 +240,13 @@ class Session:
                 break
             await asyncio.sleep(0.02)
         clear_profile_locks(profile)
+
+    async def _close_context(self, context: BrowserContext) -> None:
+        try:
+            await asyncio.wait_for(context.close(), self._cfg.close_timeout)
+        except (TimeoutError, PlaywrightError) as exc:
+            log.warning("%s: graceful close failed (%s); killing", self._cfg.instance_id, exc)
+            kill_profile_processes(self._cfg.profile_dir)
 
     def alive(self) -> bool:
         return self._context is not None and not self._gone and not self._closing

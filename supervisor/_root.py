@@ -125,6 +125,7 @@ class _Due:
     instance_id: str
     epoch: int
     kind: str  # "probe" or "tick"
+    token: int
 
 
 @dataclass
@@ -135,7 +136,13 @@ class _Record:
     ref: pykka.ActorRef[InstanceActor]
     epoch: int
     breaker: Breaker
-    cancels: dict[str, Callable[[], None]] = field(default_factory=dict)
+    timers: dict[str, tuple[int, Callable[[], None]]] = field(default_factory=dict)
+    """Root timers by kind: (token, cancel); a _Due whose token differs is stale."""
+
+    def cancel_timers(self) -> None:
+        for _token, cancel in self.timers.values():
+            cancel()
+        self.timers.clear()
 
 
 _VERBS: dict[str, Callable[[], object]] = {
@@ -176,6 +183,7 @@ class RootSupervisor(pykka.ThreadingActor):
         self._epochs = 0
         self._budget = RestartBudget(supervision.budget)
         self._stopping = False
+        self._timer_seq = 0
 
     # -- pykka hooks ---------------------------------------------------------------------
 
@@ -236,12 +244,25 @@ class RootSupervisor(pykka.ThreadingActor):
         log.info("%s: supervised (start %s)", config.id, config.start.value)
         return record
 
-    def _end(self, record: _Record) -> None:
-        for cancel in record.cancels.values():
-            cancel()
-        record.cancels.clear()
-        if record.ref.is_alive():
-            record.ref.stop(timeout=self._cfg.stop_timeout)
+    def _end(self, *records: _Record) -> None:
+        """Stop these children together (each closes its browser on its own thread)."""
+        futures = []
+        for record in records:
+            record.cancel_timers()
+            if record.ref.is_alive():
+                futures.append((record.config.id, record.ref.stop(block=False)))
+        deadline = time.monotonic() + self._cfg.stop_timeout
+        for instance_id, future in futures:
+            try:
+                future.get(timeout=max(0.1, deadline - time.monotonic()))
+            except pykka.Timeout:
+                # It goes on closing; its profile's browser is found by path at the next
+                # launch on that profile, so a slow close cannot become a double connect.
+                log.warning(
+                    "%s: still closing its browser after %gs", instance_id, self._cfg.stop_timeout
+                )
+            except Exception:
+                log.exception("%s: stopping the actor failed", instance_id)
 
     def _require(self, instance_id: str) -> _Record:
         record = self._records.get(instance_id)
@@ -276,15 +297,15 @@ class RootSupervisor(pykka.ThreadingActor):
                 record.ref.tell(m.Start("manual"))
         elif msg.verb == "reset":
             breaker.reset()
-            for cancel in record.cancels.values():
-                cancel()
-            record.cancels.clear()
+            record.cancel_timers()
             record.ref.tell(m.Reset())
             if record.config.start is StartPolicy.ALWAYS:
                 record.ref.tell(m.Start("boot"))
         elif msg.verb in _VERBS:
             if msg.verb == "stop":
+                # An operator's stop outranks a pending circuit probe or breaker tick.
                 breaker.on_unstable(now)
+                record.cancel_timers()
             record.ref.tell(_VERBS[msg.verb]())
         else:
             raise WasupError(f"unknown command {msg.verb!r}")
@@ -294,21 +315,18 @@ class RootSupervisor(pykka.ThreadingActor):
 
     def _on_apply(self, msg: Apply) -> dict[str, list[str]]:
         wanted = {c.id: c for c in msg.instances}
-        summary: dict[str, list[str]] = {"added": [], "removed": [], "changed": []}
-        for instance_id in [i for i in self._records if i not in wanted]:
-            self._on_remove(Remove(instance_id))
-            summary["removed"].append(instance_id)
-        for instance_id, config in wanted.items():
-            record = self._records.get(instance_id)
-            if record is None:
-                self._spawn(config)
-                summary["added"].append(instance_id)
-            elif record.config != config:
-                del self._records[instance_id]
-                self._end(record)
-                self._spawn(config)
-                summary["changed"].append(instance_id)
-        return summary
+        removed = [i for i in self._records if i not in wanted]
+        changed = [
+            i for i, c in wanted.items() if i in self._records and self._records[i].config != c
+        ]
+        added = [i for i in wanted if i not in self._records]
+        ending = [self._records.pop(i) for i in (*removed, *changed)]
+        self._end(*ending)
+        for instance_id in removed:
+            self._board.remove(instance_id)
+        for instance_id in (*changed, *added):
+            self._spawn(wanted[instance_id])
+        return {"added": added, "removed": removed, "changed": changed}
 
     def _on_stop_all(self, msg: StopAll) -> None:
         self._stop_all(msg.deadline)
@@ -316,19 +334,7 @@ class RootSupervisor(pykka.ThreadingActor):
     def _stop_all(self, deadline: float) -> None:
         # From here on, dead children are expected: Tick must not replace them.
         self._stopping = True
-        # Children close their browsers in parallel, each on its own thread.
-        end = time.monotonic() + deadline
-        futures = []
-        for record in self._records.values():
-            for cancel in record.cancels.values():
-                cancel()
-            if record.ref.is_alive():
-                futures.append((record.config.id, record.ref.stop(block=False)))
-        for instance_id, future in futures:
-            try:
-                future.get(timeout=max(0.1, end - time.monotonic()))
-            except Exception:
-                log.exception("%s: did not stop within the deadline", instance_id)
+        self._end(*self._records.values())
 
     # -- reports and timers --------------------------------------------------------------
 
@@ -354,9 +360,11 @@ class RootSupervisor(pykka.ThreadingActor):
         elif report.event is Event.TERMINAL:
             decision = breaker.on_terminal(now, report.detail)
         if decision is not None:
-            self._apply(record, decision)
+            self._apply(record, decision, report.generation)
 
-    def _apply(self, record: _Record, decision: Decision) -> None:
+    def _apply(self, record: _Record, decision: Decision, generation: int | None = None) -> None:
+        """Send ``decision`` to the child; ``generation`` ties it to the browser it answers
+        (the child drops it if that browser is gone or the operator stopped it)."""
         instance_id = record.config.id
         now = self._clock()
         reason = decision.reason + (f": {decision.detail}" if decision.detail else "")
@@ -372,33 +380,45 @@ class RootSupervisor(pykka.ThreadingActor):
             else:
                 record.ref.tell(
                     m.Schedule(
-                        State.BACKOFF, at=at, reason=reason, attempts=record.breaker.attempts
+                        State.BACKOFF,
+                        at=at,
+                        reason=reason,
+                        attempts=record.breaker.attempts,
+                        generation=generation,
                     )
                 )
         elif decision.action is Action.TAKEOVER_AT:
-            record.ref.tell(m.ScheduleTakeover(at))
+            record.ref.tell(m.ScheduleTakeover(at, generation=generation))
         elif decision.action is Action.OPEN_CIRCUIT_UNTIL:
-            record.ref.tell(m.Schedule(State.CIRCUIT_OPEN, at=at, reason=reason, self_wake=False))
+            record.ref.tell(
+                m.Schedule(
+                    State.CIRCUIT_OPEN, at=at, reason=reason, self_wake=False, generation=generation
+                )
+            )
             self._arm(record, "probe", at)
         elif decision.action is Action.PARK:
-            record.ref.tell(m.Park(reason))
+            record.ref.tell(m.Park(reason, generation=generation))
 
     def _arm(self, record: _Record, kind: str, at: float | None) -> None:
-        cancel = record.cancels.pop(kind, None)
-        if cancel is not None:
-            cancel()
+        old = record.timers.pop(kind, None)
+        if old is not None:
+            old[1]()
         if at is None:
             return
-        root, due = self.actor_ref, _Due(record.config.id, record.epoch, kind)
-        record.cancels[kind] = self._driver.call_later(
-            at - self._clock(), lambda: tell_quietly(root, due)
-        )
+        self._timer_seq += 1
+        root = self.actor_ref
+        due = _Due(record.config.id, record.epoch, kind, self._timer_seq)
+        cancel = self._driver.call_later(at - self._clock(), lambda: tell_quietly(root, due))
+        record.timers[kind] = (self._timer_seq, cancel)
 
     def _on_due(self, msg: _Due) -> None:
         record = self._records.get(msg.instance_id)
         if record is None or record.epoch != msg.epoch:
             return
-        record.cancels.pop(msg.kind, None)
+        current = record.timers.get(msg.kind)
+        if current is None or current[0] != msg.token:
+            return  # cancelled or re-armed since this one was set
+        del record.timers[msg.kind]
         now = self._clock()
         if msg.kind == "probe":
             self._apply(record, record.breaker.begin_probe(now))

@@ -19,6 +19,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
@@ -44,6 +45,14 @@ log = logging.getLogger("wasup.daemon")
 
 HEARTBEAT_SECONDS = 1.0
 _HANDLED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+@contextlib.contextmanager
+def _logged(step: str) -> Iterator[None]:
+    try:
+        yield
+    except Exception:
+        log.exception("shutdown: %s failed; going on", step)
 
 
 class AlreadyRunning(WasupError):
@@ -229,10 +238,10 @@ class Daemon:
         self._wake.set()
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
-        if signum == signal.SIGHUP:
-            self.request_reload()
-        else:
-            self.request_stop()
+        # The handler runs on the main thread, which may hold the Event's lock inside
+        # wait() or clear(): set it from another thread so the handler never blocks on it.
+        request = self.request_reload if signum == signal.SIGHUP else self.request_stop
+        threading.Thread(target=request, name="signal", daemon=True).start()
 
     def run(self) -> int:
         """Start, serve until SIGTERM/SIGINT (reloading on SIGHUP), stop. Main thread only."""
@@ -282,9 +291,15 @@ class Daemon:
         file_ids = frozenset(c.id for c in new.instances)
         self.control.set_file_ids(file_ids)
         runtime = tuple(c for c in self.control.runtime_instances() if c.id not in file_ids)
-        summary: dict[str, list[str]] = self.root.ask(
-            Apply(self._resolve((*new.instances, *runtime))), block=True
-        )
+        try:
+            summary: dict[str, list[str]] = self.root.ask(
+                Apply(self._resolve((*new.instances, *runtime))), block=True, timeout=120
+            )
+        except Exception:
+            # A reload must never take the daemon down; what did apply stays applied.
+            log.exception("reload of %s failed part way", new.source)
+            self.notifier.ready(status_line(self.board))
+            return None
         self.config = replace(self.config, instances=new.instances)
         log.info(
             "reloaded %s: added %s, removed %s, changed %s",
@@ -303,14 +318,19 @@ class Daemon:
         self.notifier.stopping()
         self.driver.stopping = True
         deadline = self.config.supervision.stop_timeout
+        # Each step is guarded: a step that fails or times out must not skip the next ones
+        # (closing the driver, the final sweep, releasing the lock).
         if self.root is not None and self.root.is_alive():
-            with contextlib.suppress(Exception):
+            with _logged("stopping the instances"):
                 self.root.ask(StopAll(deadline), timeout=deadline + 5)
-            self.root.stop(timeout=deadline + 5)
-        pykka.ActorRegistry.stop_all(timeout=deadline)
-        with contextlib.suppress(Exception):
-            self.driver.submit(self._stop_loop_side()).result(timeout=15)
-        self.driver.stop()
+            with _logged("stopping the supervisor"):
+                self.root.stop(timeout=5)
+        with _logged("stopping leftover actors"):
+            pykka.ActorRegistry.stop_all(timeout=5)
+        with _logged("closing the HTTP server and simulator"):
+            self.driver.submit(self._stop_loop_side()).result(timeout=10)
+        with _logged("stopping the Playwright driver"):
+            self.driver.stop()
         # Last line of defence (a wedged actor never closed its browser): no Chromium on
         # any of our profiles outlives the daemon.
         for instance_id in self.board.snapshot():

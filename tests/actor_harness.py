@@ -50,7 +50,12 @@ class Harness:
                 self.history.setdefault(change.new.instance_id, []).append(change.new.state)
 
     def spawn(
-        self, instance_id: str, *, qr_idle_timeout: float = 600.0, url: str | None = None
+        self,
+        instance_id: str,
+        *,
+        qr_idle_timeout: float = 600.0,
+        url: str | None = None,
+        progress_timeout: float = 90.0,
     ) -> pykka.ActorRef[InstanceActor]:
         session = SessionConfig(
             instance_id=instance_id,
@@ -61,7 +66,9 @@ class Harness:
             close_timeout=5.0,
             screenshot_dir=self.state_dir / "screens",
         )
-        spec = InstanceSpec(session=session, qr_idle_timeout=qr_idle_timeout)
+        spec = InstanceSpec(
+            session=session, qr_idle_timeout=qr_idle_timeout, progress_timeout=progress_timeout
+        )
         ref = InstanceActor.start(
             spec,
             driver=self.driver,

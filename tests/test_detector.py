@@ -86,8 +86,11 @@ async def reports_for(
     enough = asyncio.Event()
 
     def on_report(_source: Any, payload: dict[str, Any]) -> None:
+        # Reports carry their place (t, seq) because delivery may reorder them: put them
+        # back in order and keep only what the detector classified.
         if not enough.is_set():
             reports.append(payload)
+            reports.sort(key=lambda r: (r["t"], r["seq"]))
             if until(payload):
                 enough.set()
 
@@ -103,7 +106,7 @@ async def reports_for(
     page = await context.new_page()
     await page.goto(f"http://wa.test/{query}")
     await asyncio.wait_for(enough.wait(), 10)
-    return reports, page
+    return [{k: v for k, v in r.items() if k not in ("t", "seq")} for r in reports], page
 
 
 @pytest.mark.parametrize(

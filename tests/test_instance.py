@@ -256,3 +256,54 @@ def test_park_refuses_starts_until_reset(h: Harness, phone: PhoneClient) -> None
     assert h.board.require("a").state is State.PARKED
     ref.ask(m.Reset())
     assert h.board.require("a").state is State.STOPPED
+
+
+def test_restart_while_starting_launches_once_more_and_shows_a_qr(
+    h: Harness, phone: PhoneClient
+) -> None:
+    ref = h.spawn("a")
+    ref.tell(m.Start())
+    ref.tell(m.Restart())  # before the first launch has shown anything
+    record = h.wait_for("a", lambda r: r.state is State.QR and r.generation == 2, what="gen 2 QR")
+    assert record.restarts.get("manual") == 1
+
+
+def test_a_takeover_request_while_waiting_keeps_the_scheduled_start(
+    h: Harness, phone: PhoneClient
+) -> None:
+    ref = h.spawn("a")
+    ref.tell(m.Schedule(State.BACKOFF, at=h.board.now() + 0.5, reason="test", attempts=1))
+    ref.tell(m.Takeover())  # nothing to take over: must not cancel the wake-up
+    started = h.wait_state("a", State.QR)
+    assert started.restarts.get("crash") == 1
+
+
+def test_decisions_about_an_old_browser_are_dropped(h: Harness, phone: PhoneClient) -> None:
+    ref = h.spawn("a")
+    ref.tell(m.Start())
+    h.wait_state("a", State.QR)
+    ref.tell(m.Restart())
+    h.wait_for("a", lambda r: r.generation == 2 and r.state is State.QR, what="gen 2 QR")
+    # A crash decision for generation 1 arrives late: generation 2 must not be closed.
+    ref.ask(m.Schedule(State.BACKOFF, at=h.board.now() + 60, reason="late", generation=1))
+    assert h.board.require("a").state is State.QR
+    # The operator stops; the parent's decision about the current browser comes after.
+    ref.ask(m.Stop())
+    ref.ask(m.Schedule(State.BACKOFF, at=h.board.now() + 0.1, reason="late", generation=2))
+    ref.ask(m.Park("late", generation=2))
+    assert h.board.require("a").state is State.STOPPED
+    assert State.BACKOFF not in stable_state_history(h, "a")
+
+
+def test_a_page_that_never_shows_a_whatsapp_screen_counts_as_a_crash(
+    h: Harness, phone: PhoneClient
+) -> None:
+    ref = h.spawn("a", url="data:text/html,<h1>not whatsapp</h1>", progress_timeout=1.5)
+    ref.tell(m.Start())
+    h.wait_for("a", lambda r: r.screen == "unknown", what="the unknown screen")
+    report = h.wait_report(Event.CRASHED)
+    assert "no progress" in report.detail
+    assert "starting" in report.detail
+    assert profile_processes(h.profile("a")) == []
+    # The unknown screen was photographed once for the operator.
+    assert len(list((h.state_dir / "screens").glob("a-unknown-*.png"))) == 1
