@@ -29,7 +29,6 @@ USUAL_PATHS: tuple[str, ...] = (
 #: Flags every browser gets. Background networking, component updates and sync reach out to
 #: Google on every start; without them Chromium is quieter and starts faster.
 LAUNCH_FLAGS: tuple[str, ...] = (
-    "--no-sandbox",
     "--disable-gpu",
     "--disable-background-networking",
     "--disable-component-update",
@@ -39,6 +38,20 @@ LAUNCH_FLAGS: tuple[str, ...] = (
     # Real WhatsApp Web refuses obviously automated browsers.
     "--disable-blink-features=AutomationControlled",
 )
+
+#: Added when Chromium's sandbox is off. Root needs it: Chromium refuses to sandbox as root.
+NO_SANDBOX = "--no-sandbox"
+
+
+def launch_flags(*, sandbox: bool, extra: tuple[str, ...] = ()) -> list[str]:
+    """Every flag for one browser: ours, ``--no-sandbox`` unless sandboxed, then ``extra``."""
+    return [*LAUNCH_FLAGS, *(() if sandbox else (NO_SANDBOX,)), *extra]
+
+
+def sandbox_wanted(setting: str, euid: int) -> bool:
+    """Resolve the ``browser.sandbox`` setting (``auto``, ``on``, ``off``) for this user."""
+    return setting == "on" or (setting == "auto" and euid != 0)
+
 
 #: A normal desktop Chrome user agent: WhatsApp Web rejects "HeadlessChrome".
 USER_AGENT = (

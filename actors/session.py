@@ -21,7 +21,7 @@ from typing import Any
 from playwright.async_api import BrowserContext, Page
 from playwright.async_api import Error as PlaywrightError
 
-from actors.chromium import LAUNCH_FLAGS, USER_AGENT
+from actors.chromium import USER_AGENT, launch_flags
 from actors.driver import Driver
 from actors.errors import WasupError
 from actors.messages import BrowserGone, PageReport
@@ -53,6 +53,8 @@ class SessionConfig:
     """Run without a window."""
     extra_args: tuple[str, ...] = ()
     """Flags after wasup's own."""
+    sandbox: bool = False
+    """Run Chromium's own sandbox (needs a non-root user and user namespaces)."""
     launch_timeout: float = 30.0
     """Seconds for launch plus first navigation."""
     close_timeout: float = 10.0
@@ -116,7 +118,8 @@ class Session:
                 str(cfg.profile_dir.resolve()),
                 executable_path=cfg.executable,
                 headless=cfg.headless,
-                args=[*LAUNCH_FLAGS, *cfg.extra_args],
+                args=launch_flags(sandbox=cfg.sandbox, extra=cfg.extra_args),
+                chromium_sandbox=cfg.sandbox,
                 user_agent=USER_AGENT,
                 viewport={"width": 1200, "height": 900},
                 handle_sigint=False,

@@ -48,6 +48,8 @@ class BrowserSetup:
     """Run without a window."""
     extra_args: tuple[str, ...] = ()
     """Flags after wasup's own."""
+    sandbox: bool = False
+    """Run Chromium's own sandbox."""
     launch_timeout: float = 30.0
     """Seconds for launch plus first navigation."""
     close_timeout: float = 10.0
@@ -214,6 +216,7 @@ class RootSupervisor(pykka.ThreadingActor):
             executable=b.executable,
             headless=b.headless,
             extra_args=b.extra_args,
+            sandbox=b.sandbox,
             launch_timeout=b.launch_timeout,
             close_timeout=b.close_timeout,
             screenshot_dir=self._state_dir / "screens",

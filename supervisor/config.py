@@ -109,6 +109,13 @@ def _supervision(node: object, at: r.At) -> s.SupervisionConfig:
     return s.SupervisionConfig(**r.record(node, at, spec))
 
 
+def _sandbox(value: object, at: r.At) -> s.Sandbox:
+    # YAML 1.1 reads an unquoted on/off (and yes/no) as a boolean: take those too.
+    if isinstance(value, bool):
+        return s.Sandbox.ON if value else s.Sandbox.OFF
+    return s.Sandbox(r.choice(s.Sandbox)(value, at))
+
+
 def _browser(node: object, at: r.At) -> s.BrowserConfig:
     spec = {
         "executable": r.optional(r.text),
@@ -117,6 +124,7 @@ def _browser(node: object, at: r.At) -> s.BrowserConfig:
         "launch_timeout": r.duration(),
         "close_timeout": r.duration(),
         "max_concurrent_launches": r.integer(1),
+        "sandbox": _sandbox,
     }
     return s.BrowserConfig(**r.record(node, at, spec))
 

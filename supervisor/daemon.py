@@ -30,6 +30,7 @@ import pykka
 from prometheus_client import CollectorRegistry
 
 from actors import StatusBoard, WasupError, find_chromium
+from actors.chromium import sandbox_wanted
 from actors.driver import Driver
 from actors.instance import profile_dir, tell_quietly
 from actors.procs import kill_profile_processes
@@ -134,6 +135,7 @@ class Daemon:
             executable=executable,
             headless=b.headless,
             extra_args=b.extra_args,
+            sandbox=sandbox_wanted(b.sandbox, os.geteuid()),
             launch_timeout=b.launch_timeout,
             close_timeout=b.close_timeout,
         )

@@ -18,6 +18,17 @@ class StartPolicy(StrEnum):
     ON_DEMAND = "on_demand"
 
 
+class Sandbox(StrEnum):
+    """Whether Chromium runs its own sandbox."""
+
+    AUTO = "auto"
+    """On when wasup is not root (Chromium refuses its sandbox as root)."""
+    ON = "on"
+    """Always (fails as root)."""
+    OFF = "off"
+    """Never: ``--no-sandbox`` (for hosts without unprivileged user namespaces)."""
+
+
 class Jitter(StrEnum):
     """How backoff delays are randomised."""
 
@@ -61,6 +72,8 @@ class BrowserConfig:
     """Seconds a graceful close may take before the browser is killed."""
     max_concurrent_launches: int = 2
     """Browser launches allowed at once across all instances; the rest queue in order."""
+    sandbox: Sandbox = Sandbox.AUTO
+    """Chromium's own sandbox: ``auto`` (on unless root), ``on`` or ``off``."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,3 +59,22 @@ def test_nothing_found_names_every_place_tried(tmp_path: Path) -> None:
 def test_this_machine_has_debians_chromium() -> None:
     # The setup script installs it; the whole browser suite depends on finding it here.
     assert find_chromium(environ={}) == "/usr/lib/chromium/chromium"
+
+
+def test_sandbox_is_on_unless_root_or_turned_off() -> None:
+    from actors.chromium import sandbox_wanted
+
+    assert sandbox_wanted("auto", euid=1000) is True
+    assert sandbox_wanted("auto", euid=0) is False
+    assert sandbox_wanted("on", euid=0) is True
+    assert sandbox_wanted("off", euid=1000) is False
+
+
+def test_no_sandbox_flag_only_without_the_sandbox() -> None:
+    from actors.chromium import NO_SANDBOX, launch_flags
+
+    assert NO_SANDBOX not in launch_flags(sandbox=True)
+    flags = launch_flags(sandbox=False, extra=("--lang=de",))
+    assert NO_SANDBOX in flags
+    assert flags[-1] == "--lang=de"
+    assert "--disable-blink-features=AutomationControlled" in flags

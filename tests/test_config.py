@@ -449,3 +449,15 @@ def test_format_duration_reads_back(seconds: int) -> None:
 def test_safe_ids_are_exactly_the_documented_alphabet(text: str) -> None:
     alphabet = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
     assert is_safe_id(text) == (1 <= len(text) <= 64 and set(text) <= alphabet)
+
+
+def test_browser_sandbox_setting(tmp_path: Path) -> None:
+    from supervisor.settings import Sandbox
+
+    cfg = parse_config("state_dir: s\nbrowser: {sandbox: off}\n", tmp_path / "w.yaml")
+    assert cfg.browser.sandbox is Sandbox.OFF
+    assert parse_config("state_dir: s\n", tmp_path / "w.yaml").browser.sandbox is Sandbox.AUTO
+    with pytest.raises(ConfigError, match=r"browser\.sandbox"):
+        parse_config("state_dir: s\nbrowser: {sandbox: maybe}\n", tmp_path / "w.yaml")
+    quoted = parse_config("state_dir: s\nbrowser: {sandbox: 'on'}\n", tmp_path / "w.yaml")
+    assert quoted.browser.sandbox is Sandbox.ON
