@@ -138,6 +138,8 @@ class _Record:
     ref: pykka.ActorRef[InstanceActor]
     epoch: int
     breaker: Breaker
+    operator_stopped: bool = False
+    """An operator stopped it: a QR request must not start it again behind their back."""
     timers: dict[str, tuple[int, Callable[[], None]]] = field(default_factory=dict)
     """Root timers by kind: (token, cancel); a _Due whose token differs is stale."""
 
@@ -293,6 +295,12 @@ class RootSupervisor(pykka.ThreadingActor):
             raise WasupError("wasup is shutting down")
         now = self._clock()
         breaker = record.breaker
+        record.operator_stopped = msg.verb == "stop" or (
+            record.operator_stopped and msg.verb in ("want_qr", "takeover", "logout")
+        )
+        if msg.verb == "want_qr" and record.operator_stopped:
+            log.info("%s: QR wanted, but an operator stopped it; not starting", msg.instance_id)
+            return
         if msg.verb == "start":
             if breaker.open_until is not None:
                 self._apply(record, breaker.begin_probe(now, force=True))

@@ -1,4 +1,4 @@
-"""The ``wasup`` command line: ``run``, ``check-config``, ``simulator``."""
+"""The ``wasup`` command line: ``run``, ``check-config``, ``simulator``, ``ctl``."""
 
 from __future__ import annotations
 
@@ -58,6 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
     from simulator.cli import add_arguments as add_simulator_arguments
 
     add_simulator_arguments(sim)
+
+    ctl = sub.add_parser("ctl", help="control a running daemon over its HTTP API")
+    from supervisor.ctl import add_arguments as add_ctl_arguments
+
+    add_ctl_arguments(ctl)
     return parser
 
 
@@ -87,6 +92,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from simulator.cli import run as run_simulator
 
         return run_simulator(args)
+    if args.command == "ctl":
+        from supervisor.ctl import run as run_ctl
+
+        return run_ctl(args)
     raise AssertionError(f"unhandled command {args.command!r}")
 
 

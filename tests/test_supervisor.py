@@ -216,3 +216,20 @@ def test_a_stalled_supervisor_makes_the_daemon_exit_non_zero(tmp_path: Path) -> 
     threading.Thread(target=wedge, daemon=True).start()
     assert daemon.run() == 1
     assert profile_processes(tmp_path / "state" / "profiles" / "a") == []
+
+
+def test_a_qr_request_does_not_undo_an_operators_stop(tmp_path: Path) -> None:
+    cfg = tmp_path / "wasup.yaml"
+    with running_daemon(cfg, config_text(tmp_path / "state", ["a"], start="on_demand")) as daemon:
+        assert daemon.control is not None
+        daemon.control.want_qr("a")  # never ran: the request starts it
+        wait_state(daemon.board, "a", State.QR)
+        daemon.control.stop("a")
+        wait_state(daemon.board, "a", State.STOPPED)
+        daemon.control.want_qr("a")
+        daemon.control.want_qr("a")
+        assert daemon.board.require("a").state is State.STOPPED
+        assert daemon.board.require("a").generation == 1
+        daemon.control.start("a")
+        wait_state(daemon.board, "a", State.QR)
+        assert daemon.board.require("a").generation == 2
