@@ -18,8 +18,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PIL import Image
-from pyzbar import pyzbar
 
 from actors import State
 from actors.errors import WasupError
@@ -27,6 +25,7 @@ from actors.status import Change
 from supervisor.ctl import age, status_table
 from supervisor.daemon import Daemon
 from tests.daemon_harness import config_text, running_daemon, wait_state
+from tests.qr_text import decode_half_blocks
 from tests.test_http_harness import KEY, running
 
 CTL = [sys.executable, "-m", "supervisor.cli", "ctl"]
@@ -61,24 +60,6 @@ def ctl(
 def daemon_url(daemon: Daemon) -> str:
     assert daemon.http is not None
     return f"http://127.0.0.1:{daemon.http.port}"
-
-
-def decode_half_blocks(text: str) -> str:
-    """The ref drawn by ``?format=text`` (light modules drawn): text → matrix → image → zbar."""
-    top = {" ": False, "\u2580": True, "\u2584": False, "\u2588": True}
-    bottom = {" ": False, "\u2580": False, "\u2584": True, "\u2588": True}
-    rows: list[list[bool]] = []
-    for line in text.splitlines():
-        rows.append([top[ch] for ch in line])
-        rows.append([bottom[ch] for ch in line])
-    size = len(rows[0])
-    light = rows[:size]
-    pixels = bytes(255 if on else 0 for row in light for on in row)
-    image = Image.frombytes("L", (size, size), pixels).resize((size * 6, size * 6))
-    found = pyzbar.decode(image)
-    assert len(found) == 1, f"no single QR in the output:\n{text}"
-    data: bytes = found[0].data
-    return data.decode()
 
 
 # -- against a real daemon -------------------------------------------------------------

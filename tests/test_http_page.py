@@ -43,7 +43,7 @@ async def browser() -> AsyncIterator[Browser]:
 async def qr_in_page(page: Page, instance_id: str) -> str:
     """Screenshot the card's QR image and decode it."""
     shot = await page.locator(f'.card[data-id="{instance_id}"] img.qr').screenshot()
-    found = pyzbar.decode(Image.open(io.BytesIO(shot)))
+    found = pyzbar.decode(Image.open(io.BytesIO(shot)), symbols=[pyzbar.ZBarSymbol.QRCODE])
     assert len(found) == 1
     data: bytes = found[0].data
     return data.decode()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from actors.lifecycle import State
 from supervisor.http._auth import Access, required
 from supervisor.http._control import ACTIONS
 from supervisor.settings import HttpConfig
@@ -260,20 +261,7 @@ _SCHEMAS: dict[str, Any] = {
         "type": "object",
         "properties": {
             "id": {"type": "string"},
-            "state": {
-                "enum": [
-                    "stopped",
-                    "starting",
-                    "qr",
-                    "syncing",
-                    "connected",
-                    "conflict",
-                    "backoff",
-                    "circuit_open",
-                    "parked",
-                    "logged_out",
-                ]
-            },
+            "state": {"enum": [state.value for state in State]},
             "since": _EPOCH,
             "generation": {"type": "integer"},
             "attempts": {"type": "integer"},
