@@ -1,6 +1,8 @@
 """The StatusBoard: thread-safe, immutable snapshots of every instance.
 
-Actors write their own instance's record (one writer per record); HTTP handlers, the SSE
+Actors write their own instance's record (one writer per field: the root supervisor writes
+only ``circuit``, through :meth:`StatusBoard.change`, which edits the latest record under
+the lock); HTTP handlers, the SSE
 stream and the metrics collector read snapshots without ever asking an actor, so a busy or
 stuck actor cannot block the event loop. Subscribers hear of every change; they are called
 on the writer's thread and must only hand the change on (e.g. ``loop.call_soon_threadsafe``).
@@ -62,6 +64,9 @@ class InstanceStatus:
     """Conflicts seen so far."""
     circuit_opens: int = 0
     """Times the circuit breaker opened."""
+    circuit: str = "closed"
+    """The breaker: ``closed``, ``open``, ``half_open`` or ``parked``. The only field the
+    root supervisor writes; the instance's actor writes all the others."""
     restarts: Mapping[str, int] = field(default_factory=lambda: _EMPTY)
     """Restarts so far by reason: crash, conflict, manual, reload."""
 

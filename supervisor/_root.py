@@ -28,7 +28,7 @@ from actors.instance import InstanceActor, InstanceSpec, profile_dir, tell_quiet
 from actors.messages import Event, Report
 from actors.selectors import Selectors
 from actors.session import SessionConfig
-from supervisor.policy import Action, Breaker, Decision, RestartBudget
+from supervisor.policy import Action, Breaker, Circuit, Decision, RestartBudget
 from supervisor.settings import InstanceConfig, StartPolicy, SupervisionConfig
 
 log = logging.getLogger("wasup.supervisor")
@@ -156,7 +156,6 @@ _VERBS: dict[str, Callable[[], object]] = {
     "takeover": m.Takeover,
     "want_qr": m.WantQr,
 }
-_STABLE_EVENTS = frozenset({Event.QR, Event.CONNECTED})
 
 
 class RootSupervisor(pykka.ThreadingActor):
@@ -304,11 +303,13 @@ class RootSupervisor(pykka.ThreadingActor):
         if msg.verb == "start":
             if breaker.open_until is not None:
                 self._apply(record, breaker.begin_probe(now, force=True))
+                self._show_circuit(record)
             else:
                 record.ref.tell(m.Start("manual"))
         elif msg.verb == "reset":
             breaker.reset()
             record.cancel_timers()
+            self._show_circuit(record)
             record.ref.tell(m.Reset())
             if record.config.start is StartPolicy.ALWAYS:
                 record.ref.tell(m.Start("boot"))
@@ -355,14 +356,25 @@ class RootSupervisor(pykka.ThreadingActor):
         if record is None or record.epoch != msg.epoch:
             return  # from an actor we replaced or removed
         now = self._clock()
+        try:
+            self._on_report(record, report, now)
+        finally:
+            self._show_circuit(record)
+
+    def _on_report(self, record: _Record, report: Report, now: float) -> None:
         breaker = record.breaker
-        if report.event in _STABLE_EVENTS:
+        # A half-open probe proves itself only by staying connected (DESIGN.md section 3):
+        # a QR says nothing about whether the conflict is over.
+        probing = breaker.circuit is not Circuit.CLOSED
+        if report.event is Event.CONNECTED or (report.event is Event.QR and not probing):
             due = breaker.on_stable(now)
             self._arm(record, "tick", due)
             if report.event is Event.CONNECTED:
                 record.ref.tell(m.SetAttempts(breaker.attempts))
             return
         breaker.on_unstable(now)
+        if report.event is Event.QR:
+            return
         decision: Decision | None = None
         if report.event is Event.CRASHED:
             decision = breaker.on_crash(now, report.detail)
@@ -437,6 +449,13 @@ class RootSupervisor(pykka.ThreadingActor):
             record.breaker.tick(now)
             record.ref.tell(m.SetAttempts(record.breaker.attempts))
             self._arm(record, "tick", record.breaker.tick_due())
+        self._show_circuit(record)
+
+    def _show_circuit(self, record: _Record) -> None:
+        circuit = record.breaker.circuit.value
+        current = self._board.get(record.config.id)
+        if current is not None and current.circuit != circuit:
+            self._board.change(record.config.id, circuit=circuit)
 
     def _on_tick(self, _msg: Tick) -> None:
         self._board.beat()

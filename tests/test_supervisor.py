@@ -21,7 +21,7 @@ from tests.daemon_harness import (
     running_daemon,
     wait_state,
 )
-from tests.waiting import WAIT, wait_for
+from tests.waiting import WAIT, scan_current_qr, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -233,3 +233,25 @@ def test_a_qr_request_does_not_undo_an_operators_stop(tmp_path: Path) -> None:
         daemon.control.start("a")
         wait_state(daemon.board, "a", State.QR)
         assert daemon.board.require("a").generation == 2
+
+
+def test_a_half_open_probe_closes_the_circuit_only_by_staying_connected(tmp_path: Path) -> None:
+    cfg = tmp_path / "wasup.yaml"
+    with running_daemon(cfg, config_text(tmp_path / "state", ["a"])) as daemon:
+        phone = phone_for(daemon)
+        link(daemon, phone, "a", "alice")
+        phone.rival("alice", retake_after=0.3)
+        opened = wait_for(daemon.board, "a", lambda r: r.state is State.CIRCUIT_OPEN, timeout=60)
+        assert opened.circuit == "open"
+        phone.stop_rival("alice")
+        phone.logout("alice")  # the probe will find an unlinked device: a QR
+        probing = wait_for(daemon.board, "a", lambda r: r.state is State.QR, timeout=30)
+        assert probing.circuit == "half_open"
+        # Six refs in the fast simulator take 3.5 s, longer than probe_stable (3 s): a QR
+        # showing that long must not close the circuit.
+        wait_for(daemon.board, "a", lambda r: r.qr_codes >= probing.qr_codes + 6, timeout=30)
+        assert daemon.board.require("a").circuit == "half_open"
+        scan_current_qr(daemon.board, phone, "a", "alice")
+        wait_state(daemon.board, "a", State.CONNECTED)
+        closed = wait_for(daemon.board, "a", lambda r: r.circuit == "closed", timeout=30)
+        assert closed.state is State.CONNECTED

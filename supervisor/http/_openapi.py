@@ -265,6 +265,7 @@ _SCHEMAS: dict[str, Any] = {
             "since": _EPOCH,
             "generation": {"type": "integer"},
             "attempts": {"type": "integer"},
+            "circuit": {"enum": ["closed", "open", "half_open", "parked"]},
             "next_attempt": _EPOCH,
             "last_error": {"type": ["string", "null"]},
             "screen": {"type": ["string", "null"]},

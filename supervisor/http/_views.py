@@ -21,6 +21,7 @@ def status_json(record: InstanceStatus) -> dict[str, Any]:
         "since": record.since,
         "generation": record.generation,
         "attempts": record.attempts,
+        "circuit": record.circuit,
         "next_attempt": record.next_attempt,
         "last_error": record.last_error,
         "screen": record.screen,
