@@ -248,23 +248,28 @@ class RootSupervisor(pykka.ThreadingActor):
         log.info("%s: supervised (start %s)", config.id, config.start.value)
         return record
 
-    def _end(self, *records: _Record) -> None:
-        """Stop these children together (each closes its browser on its own thread)."""
+    def _end(self, *records: _Record, within: float | None = None) -> None:
+        """Stop these children together (each closes its browser on its own thread).
+
+        By default wait as long as a child's close can take (an in-flight launch, then a
+        graceful close, then the kill), so a replacement never launches on a profile whose
+        old browser is still closing. Shutdown passes its own, shorter, deadline.
+        """
+        b = self._browser
+        limit = within if within is not None else b.launch_timeout + b.close_timeout + 10
         futures = []
         for record in records:
             record.cancel_timers()
             if record.ref.is_alive():
                 futures.append((record.config.id, record.ref.stop(block=False)))
-        deadline = time.monotonic() + self._cfg.stop_timeout
+        deadline = time.monotonic() + limit
         for instance_id, future in futures:
             try:
                 future.get(timeout=max(0.1, deadline - time.monotonic()))
             except pykka.Timeout:
-                # It goes on closing; its profile's browser is found by path at the next
-                # launch on that profile, so a slow close cannot become a double connect.
-                log.warning(
-                    "%s: still closing its browser after %gs", instance_id, self._cfg.stop_timeout
-                )
+                # It goes on closing; the next launch on its profile kills whatever of it is
+                # left by path first, so even a hung close cannot become a double connect.
+                log.warning("%s: still closing its browser after %gs", instance_id, limit)
             except Exception:
                 log.exception("%s: stopping the actor failed", instance_id)
 
@@ -346,7 +351,7 @@ class RootSupervisor(pykka.ThreadingActor):
     def _stop_all(self, deadline: float) -> None:
         # From here on, dead children are expected: Tick must not replace them.
         self._stopping = True
-        self._end(*self._records.values())
+        self._end(*self._records.values(), within=deadline)
 
     # -- reports and timers --------------------------------------------------------------
 
