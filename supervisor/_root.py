@@ -170,7 +170,8 @@ class RootSupervisor(pykka.ThreadingActor):
         supervision: SupervisionConfig,
         browser: BrowserSetup,
         state_dir: Path,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
         rng: random.Random | None = None,
     ) -> None:
         super().__init__()
@@ -180,7 +181,10 @@ class RootSupervisor(pykka.ThreadingActor):
         self._cfg = supervision
         self._browser = browser
         self._state_dir = state_dir
+        # Policies count in monotonic time, so a wall-clock step (NTP, a VM resume) cannot
+        # open or close their windows; the board and the children speak wall-clock time.
         self._clock = clock
+        self._wall = wall
         self._rng = rng or random.Random()
         self._records: dict[str, _Record] = {}
         self._epochs = 0
@@ -238,7 +242,7 @@ class RootSupervisor(pykka.ThreadingActor):
             board=self._board,
             selectors=self._selectors,
             report=report,
-            clock=self._clock,
+            clock=self._wall,
         )
         breaker = Breaker(self._cfg.breaker, self._cfg.backoff, self._rng)
         record = _Record(config=config, ref=ref, epoch=epoch, breaker=breaker)
@@ -398,6 +402,7 @@ class RootSupervisor(pykka.ThreadingActor):
         reason = decision.reason + (f": {decision.detail}" if decision.detail else "")
         log.info("%s: %s (%s)", instance_id, decision.action.value, reason)
         at = decision.at if decision.at is not None else now
+        wall_now = self._wall()
         if decision.action is Action.RESTART_AT:
             if not self._budget.try_acquire(now):
                 at = max(at, self._budget.next_free(now))
@@ -409,18 +414,22 @@ class RootSupervisor(pykka.ThreadingActor):
                 record.ref.tell(
                     m.Schedule(
                         State.BACKOFF,
-                        at=at,
+                        at=wall_now + (at - now),
                         reason=reason,
                         attempts=record.breaker.attempts,
                         generation=generation,
                     )
                 )
         elif decision.action is Action.TAKEOVER_AT:
-            record.ref.tell(m.ScheduleTakeover(at, generation=generation))
+            record.ref.tell(m.ScheduleTakeover(wall_now + (at - now), generation=generation))
         elif decision.action is Action.OPEN_CIRCUIT_UNTIL:
             record.ref.tell(
                 m.Schedule(
-                    State.CIRCUIT_OPEN, at=at, reason=reason, self_wake=False, generation=generation
+                    State.CIRCUIT_OPEN,
+                    at=wall_now + (at - now),
+                    reason=reason,
+                    self_wake=False,
+                    generation=generation,
                 )
             )
             self._arm(record, "probe", at)
