@@ -251,9 +251,6 @@ class Session:
             log.warning("%s: graceful close failed (%s); killing", self._cfg.instance_id, exc)
             kill_profile_processes(self._cfg.profile_dir)
 
-    def alive(self) -> bool:
-        return self._context is not None and not self._gone and not self._closing
-
 
 def _opt_str(value: Any) -> str | None:
     return None if value is None else str(value)
