@@ -14,7 +14,6 @@ launches report back as ``Opened`` messages so a queued launch never blocks the 
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import logging
 import shutil
 import time
@@ -32,6 +31,7 @@ from actors.messages import Event, Report
 from actors.selectors import Selectors
 from actors.session import Session, SessionConfig, SessionError
 from actors.status import InstanceStatus, StatusBoard
+from actors.timers import Timers, tell_quietly
 
 log = logging.getLogger("wasup.instance")
 
@@ -102,8 +102,7 @@ class InstanceActor(pykka.ThreadingActor):
         self._clock = clock
         self._session: Session | None = None
         self._generation = 0
-        self._timers: dict[str, tuple[int, Callable[[], None]]] = {}
-        self._timer_seq = 0
+        self._timers = Timers(driver, clock, m.TimerFired)
         self._qr_wanted_until = 0.0
         self._screen: str | None = None
         self._last_order: tuple[float, int] = (0.0, 0)
@@ -115,14 +114,14 @@ class InstanceActor(pykka.ThreadingActor):
         self._generation = record.generation
 
     def on_stop(self) -> None:
-        self._cancel_timers()
+        self._timers.cancel_all()
         self._close_session()
         if self._state in RUNNING or self._state in WAITING:
             self._board.move(self._id, State.STOPPED, next_attempt=None, qr_ref=None)
 
     def on_failure(self, *args: Any) -> None:
         log.error("%s: actor failed; closing its browser", self._id, exc_info=args[1])
-        self._cancel_timers()
+        self._timers.cancel_all()
         self._close_session()
 
     def on_receive(self, message: Any) -> Any:
@@ -179,26 +178,10 @@ class InstanceActor(pykka.ThreadingActor):
             )
             self._set_timer("progress", self._now() + limit)
         else:
-            self._cancel_timer("progress")
+            self._timers.cancel("progress")
 
     def _set_timer(self, name: str, at: float) -> None:
-        self._cancel_timer(name)
-        self._timer_seq += 1
-        token = self._timer_seq
-        ref = self.actor_ref
-        cancel = self._driver.call_later(
-            at - self._now(), lambda: tell_quietly(ref, m.TimerFired(name, token))
-        )
-        self._timers[name] = (token, cancel)
-
-    def _cancel_timer(self, name: str) -> None:
-        entry = self._timers.pop(name, None)
-        if entry is not None:
-            entry[1]()
-
-    def _cancel_timers(self) -> None:
-        for name in list(self._timers):
-            self._cancel_timer(name)
+        self._timers.set(self.actor_ref, name, at)
 
     def _post(self, message: object) -> None:
         """Deliver an event from the io loop; an actor that stopped meanwhile drops it."""
@@ -221,7 +204,7 @@ class InstanceActor(pykka.ThreadingActor):
         if state is State.PARKED:
             log.warning("%s: start (%s) refused: parked until an operator resets", self._id, reason)
             return
-        self._cancel_timer("wake")
+        self._timers.cancel("wake")
         self._open_browser(reason, counted=False)
 
     def _open_browser(self, reason: str, *, counted: bool = True) -> None:
@@ -282,12 +265,12 @@ class InstanceActor(pykka.ThreadingActor):
 
     def _crashed(self, reason: str) -> None:
         self._close_session()
-        self._cancel_timer("idle")
+        self._timers.cancel("idle")
         self._move(State.BACKOFF, next_attempt=None, last_error=reason, qr_ref=None)
         self._report(Event.CRASHED, reason)
 
     def _stop_browser(self, reason: str, *, error: str | None = None) -> None:
-        self._cancel_timers()
+        self._timers.cancel_all()
         self._close_session()
         if self._state not in (State.STOPPED, State.PARKED):
             self._move(
@@ -307,14 +290,14 @@ class InstanceActor(pykka.ThreadingActor):
         if self._state is State.PARKED:
             log.warning("%s: restart refused: parked until an operator resets", self._id)
             return
-        self._cancel_timers()
+        self._timers.cancel_all()
         self._close_session()
         self._open_browser(msg.reason)
 
     def _on_logout(self, _msg: m.Logout) -> None:
         was_running = self._state in RUNNING
         if was_running:
-            self._cancel_timers()
+            self._timers.cancel_all()
             self._close_session()
         # Without a browser (stopped, waiting) the profile goes and any scheduled start stays.
         profile = self._spec.session.profile_dir
@@ -328,7 +311,7 @@ class InstanceActor(pykka.ThreadingActor):
         if self._state is not State.CONFLICT or self._session is None:
             log.info("%s: takeover ignored in state %s", self._id, self._state)
             return
-        self._cancel_timer("wake")
+        self._timers.cancel("wake")
         self._board.change(self._id, next_attempt=None)
         key = "refresh" if self._screen == "conflict:unsupported_takeover" else "use_here"
         try:
@@ -387,7 +370,7 @@ class InstanceActor(pykka.ThreadingActor):
             raise ValueError(f"cannot schedule a wait in {msg.state}")
         if not self._decision_applies(msg.generation, f"schedule {msg.state}"):
             return
-        self._cancel_timers()
+        self._timers.cancel_all()
         self._close_session()
         changes: dict[str, Any] = {
             "next_attempt": msg.at,
@@ -418,13 +401,13 @@ class InstanceActor(pykka.ThreadingActor):
     def _on_park(self, msg: m.Park) -> None:
         if not self._decision_applies(msg.generation, "park"):
             return
-        self._cancel_timers()
+        self._timers.cancel_all()
         self._close_session()
         self._move(State.PARKED, next_attempt=None, last_error=msg.reason, qr_ref=None)
 
     def _on_reset(self, _msg: m.Reset) -> None:
         if self._state is State.PARKED or self._state in WAITING:
-            self._cancel_timers()
+            self._timers.cancel_all()
             self._move(State.STOPPED, attempts=0, next_attempt=None, last_error=None)
 
     def _on_set_attempts(self, msg: m.SetAttempts) -> None:
@@ -446,10 +429,8 @@ class InstanceActor(pykka.ThreadingActor):
             self._crashed(msg.reason)
 
     def _on_timer(self, msg: m.TimerFired) -> None:
-        entry = self._timers.get(msg.name)
-        if entry is None or entry[0] != msg.token:
+        if not self._timers.take(msg.name, msg.token):
             return  # superseded or cancelled
-        del self._timers[msg.name]
         if msg.name == "idle":
             if self._state is State.QR:
                 minutes = self._spec.qr_idle_timeout / 60
@@ -502,7 +483,7 @@ class InstanceActor(pykka.ThreadingActor):
         if dst is State.CONNECTED:
             changes["last_connected"] = self._now()
             changes["last_error"] = None
-            self._cancel_timer("idle")
+            self._timers.cancel("idle")
         if dst is State.CONFLICT and self._state is not State.CONFLICT:
             changes["conflicts"] = self._board.require(self._id).conflicts + 1
             changes["last_error"] = f"conflict ({msg.detail or 'another computer'})"
@@ -564,13 +545,6 @@ class InstanceActor(pykka.ThreadingActor):
         m.TimerFired: _on_timer,
         m.PageReport: _on_page,
     }
-
-
-def tell_quietly(ref: pykka.ActorRef[Any], message: object) -> None:
-    """``ref.tell(message)``, dropped if the actor has stopped."""
-    # Events from the io loop can race an actor's stop; a stopped actor needs none of them.
-    with contextlib.suppress(pykka.ActorDeadError):
-        ref.tell(message)
 
 
 def _describe(error: BaseException) -> str:

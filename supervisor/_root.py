@@ -15,7 +15,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -24,10 +24,11 @@ import pykka
 from actors import State, StatusBoard, UnknownInstance, WasupError
 from actors import messages as m
 from actors.driver import Driver
-from actors.instance import InstanceActor, InstanceSpec, profile_dir, tell_quietly
+from actors.instance import InstanceActor, InstanceSpec, profile_dir
 from actors.messages import Event, Report
 from actors.selectors import Selectors
 from actors.session import SessionConfig
+from actors.timers import Timers
 from supervisor.policy import Action, Breaker, Circuit, Decision, RestartBudget
 from supervisor.settings import InstanceConfig, StartPolicy, SupervisionConfig
 
@@ -138,15 +139,10 @@ class _Record:
     ref: pykka.ActorRef[InstanceActor]
     epoch: int
     breaker: Breaker
+    timers: Timers
+    """Root timers for this instance: ``probe`` (circuit open ends) and ``tick`` (breaker)."""
     operator_stopped: bool = False
     """An operator stopped it: a QR request must not start it again behind their back."""
-    timers: dict[str, tuple[int, Callable[[], None]]] = field(default_factory=dict)
-    """Root timers by kind: (token, cancel); a _Due whose token differs is stale."""
-
-    def cancel_timers(self) -> None:
-        for _token, cancel in self.timers.values():
-            cancel()
-        self.timers.clear()
 
 
 _VERBS: dict[str, Callable[[], object]] = {
@@ -190,7 +186,6 @@ class RootSupervisor(pykka.ThreadingActor):
         self._epochs = 0
         self._budget = RestartBudget(supervision.budget)
         self._stopping = False
-        self._timer_seq = 0
 
     # -- pykka hooks ---------------------------------------------------------------------
 
@@ -245,7 +240,11 @@ class RootSupervisor(pykka.ThreadingActor):
             clock=self._wall,
         )
         breaker = Breaker(self._cfg.breaker, self._cfg.backoff, self._rng)
-        record = _Record(config=config, ref=ref, epoch=epoch, breaker=breaker)
+        instance_id = config.id
+        timers = Timers(
+            self._driver, self._clock, lambda kind, token: _Due(instance_id, epoch, kind, token)
+        )
+        record = _Record(config=config, ref=ref, epoch=epoch, breaker=breaker, timers=timers)
         self._records[config.id] = record
         if boot and config.start is StartPolicy.ALWAYS:
             ref.tell(m.Start("boot"))
@@ -263,7 +262,7 @@ class RootSupervisor(pykka.ThreadingActor):
         limit = within if within is not None else b.launch_timeout + b.close_timeout + 10
         futures = []
         for record in records:
-            record.cancel_timers()
+            record.timers.cancel_all()
             if record.ref.is_alive():
                 futures.append((record.config.id, record.ref.stop(block=False)))
         deadline = time.monotonic() + limit
@@ -317,7 +316,7 @@ class RootSupervisor(pykka.ThreadingActor):
                 record.ref.tell(m.Start("manual"))
         elif msg.verb == "reset":
             breaker.reset()
-            record.cancel_timers()
+            record.timers.cancel_all()
             self._show_circuit(record)
             record.ref.tell(m.Reset())
             if record.config.start is StartPolicy.ALWAYS:
@@ -326,7 +325,7 @@ class RootSupervisor(pykka.ThreadingActor):
             if msg.verb == "stop":
                 # An operator's stop outranks a pending circuit probe or breaker tick.
                 breaker.on_unstable(now)
-                record.cancel_timers()
+                record.timers.cancel_all()
             record.ref.tell(_VERBS[msg.verb]())
         else:
             raise WasupError(f"unknown command {msg.verb!r}")
@@ -437,25 +436,17 @@ class RootSupervisor(pykka.ThreadingActor):
             record.ref.tell(m.Park(reason, generation=generation))
 
     def _arm(self, record: _Record, kind: str, at: float | None) -> None:
-        old = record.timers.pop(kind, None)
-        if old is not None:
-            old[1]()
         if at is None:
-            return
-        self._timer_seq += 1
-        root = self.actor_ref
-        due = _Due(record.config.id, record.epoch, kind, self._timer_seq)
-        cancel = self._driver.call_later(at - self._clock(), lambda: tell_quietly(root, due))
-        record.timers[kind] = (self._timer_seq, cancel)
+            record.timers.cancel(kind)
+        else:
+            record.timers.set(self.actor_ref, kind, at)
 
     def _on_due(self, msg: _Due) -> None:
         record = self._records.get(msg.instance_id)
         if record is None or record.epoch != msg.epoch:
             return
-        current = record.timers.get(msg.kind)
-        if current is None or current[0] != msg.token:
+        if not record.timers.take(msg.kind, msg.token):
             return  # cancelled or re-armed since this one was set
-        del record.timers[msg.kind]
         now = self._clock()
         if msg.kind == "probe":
             self._apply(record, record.breaker.begin_probe(now))

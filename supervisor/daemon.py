@@ -32,9 +32,10 @@ from prometheus_client import CollectorRegistry
 from actors import StatusBoard, WasupError, find_chromium
 from actors.chromium import sandbox_wanted
 from actors.driver import Driver
-from actors.instance import profile_dir, tell_quietly
+from actors.instance import profile_dir
 from actors.procs import kill_profile_processes
 from actors.selectors import load_selectors
+from actors.timers import tell_quietly
 from supervisor._control import SupervisorControl, load_runtime_instances
 from supervisor._root import Apply, BrowserSetup, RootSupervisor, StopAll, Tick
 from supervisor.config import SIMULATOR_PLACEHOLDER, load_config

@@ -201,9 +201,9 @@ async def _screenshot_qrs(url: str, path: Path) -> list[str]:
         try:
             page = await browser.new_page(viewport={"width": 1100, "height": 1000})
             await page.goto(url)
-            await page.wait_for_function(
-                "document.querySelectorAll('img[src*=\"/qr\"]').length >= 4"
-            )
+            # A locator wait, not wait_for_function: the page's CSP forbids eval, which
+            # Playwright's polling of a string predicate needs.
+            await page.locator('img[src*="/qr"]').nth(3).wait_for(timeout=30_000)
             await page.wait_for_load_state("networkidle")
             await page.screenshot(path=str(path))
         finally:
