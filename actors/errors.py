@@ -25,3 +25,12 @@ class ConfigError(WasupError):
 
 class UnknownInstance(WasupError):
     """An instance id that the daemon does not know."""
+
+
+class Busy(WasupError):
+    """An actor did not answer in time; worth retrying (HTTP 503 with ``Retry-After``)."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        """Seconds after which a retry may find it answering."""

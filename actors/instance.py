@@ -22,21 +22,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-import pykka
-
 from actors import messages as m
+from actors.boundary import GuardedActor
 from actors.driver import Driver
 from actors.lifecycle import RUNNING, TRANSITIONS, WAITING, State
+from actors.logs import InstanceLog
 from actors.messages import Event, Report
 from actors.selectors import Selectors
 from actors.session import Session, SessionConfig, SessionError
 from actors.status import InstanceStatus, StatusBoard
 from actors.timers import Timers, tell_quietly
+from actors.vocabulary import RestartReason, TimerName
 
 log = logging.getLogger("wasup.instance")
-
-#: Restart reasons that count in ``wasup_instance_restarts_total``.
-COUNTED_RESTARTS = frozenset({"crash", "conflict", "manual", "reload"})
 
 _SCREEN_STATES = {
     "qr": State.QR,
@@ -79,7 +77,7 @@ class InstanceSpec:
         return self.session.instance_id
 
 
-class InstanceActor(pykka.ThreadingActor):
+class InstanceActor(GuardedActor):
     """Owns one instance's browser; see the module docstring."""
 
     def __init__(
@@ -95,6 +93,7 @@ class InstanceActor(pykka.ThreadingActor):
         super().__init__()
         self._spec = spec
         self._id = spec.instance_id
+        self._log = self._boundary_log = InstanceLog(log, self._id)
         self._driver = driver
         self._board = board
         self._selectors = selectors
@@ -102,7 +101,7 @@ class InstanceActor(pykka.ThreadingActor):
         self._clock = clock
         self._session: Session | None = None
         self._generation = 0
-        self._timers = Timers(driver, clock, m.TimerFired)
+        self._timers: Timers[TimerName] = Timers(driver, clock, m.TimerFired)
         self._qr_wanted_until = 0.0
         self._screen: str | None = None
         self._last_order: tuple[float, int] = (0.0, 0)
@@ -120,26 +119,17 @@ class InstanceActor(pykka.ThreadingActor):
             self._board.move(self._id, State.STOPPED, next_attempt=None, qr_ref=None)
 
     def on_failure(self, *args: Any) -> None:
-        log.error("%s: actor failed; closing its browser", self._id, exc_info=args[1])
-        self._timers.cancel_all()
-        self._close_session()
-
-    def on_receive(self, message: Any) -> Any:
-        handler = self._handlers.get(type(message))
-        if handler is None:
-            log.warning("%s: ignoring unexpected message %r", self._id, message)
-            return None
-        if isinstance(message, m.PairingCode):
-            return handler(self, message)  # only ever asked: the caller gets any error
+        # pykka calls this after a told message raised (actors.boundary keeps the actor
+        # alive): a browser must not go on running with nobody watching it, so crash the
+        # session and report, and the parent decides as for any crash.
+        message = args[1]
         try:
-            return handler(self, message)
-        except Exception:
-            # A bug in handling one message must not leave a browser running with nobody
-            # watching it: crash the session, report, and keep the actor alive.
-            log.exception("%s: handling %r failed", self._id, message)
             if self._session is not None or self._state in (State.STARTING, State.STOPPED):
-                self._crashed(f"internal error while handling {type(message).__name__}")
-            return None
+                self._crashed(f"internal error: {type(message).__name__}: {message}")
+        except Exception:
+            self._log.exception("recovering from the failed message failed too")
+            self._timers.cancel_all()
+            self._close_session()
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -154,7 +144,7 @@ class InstanceActor(pykka.ThreadingActor):
         try:
             self._report_to_parent(Report(self._id, self._generation, event, detail))
         except Exception:
-            log.exception("%s: reporting %s to the parent failed", self._id, event)
+            self._log.exception("reporting %s to the parent failed", event)
 
     def _move(self, dst: State, **changes: Any) -> bool:
         """Apply a move the page or a command asked for; illegal ones are logged and skipped."""
@@ -164,7 +154,7 @@ class InstanceActor(pykka.ThreadingActor):
                 self._board.change(self._id, **changes)
             return False
         if dst not in TRANSITIONS[src]:
-            log.warning("%s: ignoring %s -> %s (not an allowed move)", self._id, src, dst)
+            self._log.warning("ignoring %s -> %s (not an allowed move)", src, dst)
             return False
         self._board.move(self._id, dst, **changes)
         self._track_progress(dst)
@@ -176,11 +166,11 @@ class InstanceActor(pykka.ThreadingActor):
             limit = (
                 self._spec.sync_timeout if state is State.SYNCING else self._spec.progress_timeout
             )
-            self._set_timer("progress", self._now() + limit)
+            self._set_timer(TimerName.PROGRESS, self._now() + limit)
         else:
-            self._timers.cancel("progress")
+            self._timers.cancel(TimerName.PROGRESS)
 
-    def _set_timer(self, name: str, at: float) -> None:
+    def _set_timer(self, name: TimerName, at: float) -> None:
         self._timers.set(self.actor_ref, name, at)
 
     def _post(self, message: object) -> None:
@@ -196,18 +186,18 @@ class InstanceActor(pykka.ThreadingActor):
 
     # -- starting and stopping -----------------------------------------------------------
 
-    def _start(self, reason: str) -> None:
+    def _start(self, reason: RestartReason) -> None:
         state = self._state
         if state in RUNNING:
-            log.debug("%s: start (%s) ignored, already %s", self._id, reason, state)
+            self._log.debug("start (%s) ignored, already %s", reason, state)
             return
         if state is State.PARKED:
-            log.warning("%s: start (%s) refused: parked until an operator resets", self._id, reason)
+            self._log.warning("start (%s) refused: parked until an operator resets", reason)
             return
-        self._timers.cancel("wake")
-        self._open_browser(reason, counted=False)
+        # A start of a stopped browser is no restart, unless a reload restarts it.
+        self._open_browser(reason, counted=reason is RestartReason.RELOAD)
 
-    def _open_browser(self, reason: str, *, counted: bool = True) -> None:
+    def _open_browser(self, reason: RestartReason, *, counted: bool = True) -> None:
         """Launch a new browser generation; ``counted`` restarts show in the metrics."""
         assert self._session is None, "a browser is still open"
         now = self._now()
@@ -216,7 +206,7 @@ class InstanceActor(pykka.ThreadingActor):
         self._last_order = (0.0, 0)
         self._qr_wanted_until = now + self._spec.qr_idle_timeout
         edit: Callable[[InstanceStatus], InstanceStatus] | None = None
-        if counted and reason in COUNTED_RESTARTS:
+        if counted and reason.counted:
             edit = lambda r: r.with_restart(reason)  # noqa: E731
         fields: dict[str, Any] = {
             "generation": self._generation,
@@ -251,7 +241,7 @@ class InstanceActor(pykka.ThreadingActor):
             tell_quietly(ref, m.Opened(generation, None if error is None else _describe(error)))
 
         future.add_done_callback(opened)
-        log.info("%s: starting browser generation %d (%s)", self._id, self._generation, reason)
+        self._log.info("starting browser generation %d (%s)", self._generation, reason.value)
 
     def _close_session(self) -> None:
         session, self._session = self._session, None
@@ -261,11 +251,11 @@ class InstanceActor(pykka.ThreadingActor):
         try:
             self._wait(self._driver.submit(session.close()), deadline)
         except Exception:
-            log.exception("%s: closing browser generation %d failed", self._id, session.generation)
+            self._log.exception("closing browser generation %d failed", session.generation)
 
     def _crashed(self, reason: str) -> None:
         self._close_session()
-        self._timers.cancel("idle")
+        self._timers.cancel(TimerName.IDLE)
         self._move(State.BACKOFF, next_attempt=None, last_error=reason, qr_ref=None)
         self._report(Event.CRASHED, reason)
 
@@ -288,7 +278,7 @@ class InstanceActor(pykka.ThreadingActor):
 
     def _on_restart(self, msg: m.Restart) -> None:
         if self._state is State.PARKED:
-            log.warning("%s: restart refused: parked until an operator resets", self._id)
+            self._log.warning("restart refused: parked until an operator resets")
             return
         self._timers.cancel_all()
         self._close_session()
@@ -302,37 +292,38 @@ class InstanceActor(pykka.ThreadingActor):
         # Without a browser (stopped, waiting) the profile goes and any scheduled start stays.
         profile = self._spec.session.profile_dir
         shutil.rmtree(profile, ignore_errors=True)
-        log.info("%s: logged out by operator; profile %s deleted", self._id, profile)
+        self._log.info("logged out by operator; profile %s deleted", profile)
         self._board.change(self._id, last_error="logged out by operator")
         if was_running:
-            self._open_browser("manual")
+            self._open_browser(RestartReason.MANUAL)
 
-    def _on_takeover(self, _msg: m.Takeover) -> None:
+    def _on_takeover(self, msg: m.Takeover) -> None:
         if self._state is not State.CONFLICT or self._session is None:
-            log.info("%s: takeover ignored in state %s", self._id, self._state)
+            self._log.info("takeover ignored in state %s", self._state)
             return
-        self._timers.cancel("wake")
+        if not self._decision_applies(msg.generation, "takeover"):
+            return
         self._board.change(self._id, next_attempt=None)
         key = "refresh" if self._screen == "conflict:unsupported_takeover" else "use_here"
         try:
             clicked = self._wait(self._driver.submit(self._session.click(key)), 10)
         except Exception as exc:
-            log.warning("%s: clicking %s failed: %s", self._id, key, exc)
+            self._log.warning("clicking %s failed: %s", key, exc)
             clicked = False
         if clicked:
-            self._board.change(self._id, lambda r: r.with_restart("conflict"))
-            log.info("%s: took the session back (%s)", self._id, key)
+            self._board.change(self._id, lambda r: r.with_restart(RestartReason.CONFLICT))
+            self._log.info("took the session back (%s)", key)
         else:
             self._close_session()
-            self._open_browser("conflict")
+            self._open_browser(RestartReason.CONFLICT)
 
     def _on_want_qr(self, _msg: m.WantQr) -> None:
         self._qr_wanted_until = self._now() + self._spec.qr_idle_timeout
         state = self._state
         if state is State.STOPPED:
-            self._start("want_qr")
+            self._start(RestartReason.WANT_QR)
         elif state is State.QR:
-            self._set_timer("idle", self._qr_wanted_until)
+            self._set_timer(TimerName.IDLE, self._qr_wanted_until)
             if self._screen == "qr_idle":
                 self._click_reload()
 
@@ -341,7 +332,7 @@ class InstanceActor(pykka.ThreadingActor):
             raise SessionError(f"instance {self._id!r} shows no login screen ({self._state})")
         self._qr_wanted_until = self._now() + self._spec.qr_idle_timeout
         if self._state is State.QR:
-            self._set_timer("idle", self._qr_wanted_until)
+            self._set_timer(TimerName.IDLE, self._qr_wanted_until)
         code: str = self._wait(
             self._driver.submit(self._session.request_pairing_code(msg.phone)),
             self._spec.action_timeout,
@@ -355,9 +346,8 @@ class InstanceActor(pykka.ThreadingActor):
             return True
         if generation == self._generation and self._state not in (State.STOPPED, State.PARKED):
             return True
-        log.info(
-            "%s: %s for generation %d dropped (now %d, %s)",
-            self._id,
+        self._log.info(
+            "%s for generation %d dropped (now %d, %s)",
             what,
             generation,
             self._generation,
@@ -380,14 +370,11 @@ class InstanceActor(pykka.ThreadingActor):
             "pairing_code": None,
         }
         if self._state is State.PARKED:
-            log.warning("%s: schedule ignored: parked", self._id)
+            self._log.warning("schedule ignored: parked")
             return
         if msg.state is State.CIRCUIT_OPEN and self._state is not State.CIRCUIT_OPEN:
             changes["circuit_opens"] = self._board.require(self._id).circuit_opens + 1
         self._move(msg.state, **changes)
-        if msg.self_wake:
-            self._wake_reason = msg.restart_reason
-            self._set_timer("wake", msg.at)
 
     def _on_schedule_takeover(self, msg: m.ScheduleTakeover) -> None:
         if self._state is not State.CONFLICT:
@@ -395,8 +382,13 @@ class InstanceActor(pykka.ThreadingActor):
         if not self._decision_applies(msg.generation, "takeover"):
             return
         self._board.change(self._id, next_attempt=msg.at)
-        self._wake_reason = "takeover"
-        self._set_timer("wake", msg.at)
+
+    def _on_wake(self, msg: m.Wake) -> None:
+        if self._state not in WAITING:
+            self._log.debug("wake (%s) ignored in state %s", msg.reason.value, self._state)
+            return
+        if self._decision_applies(msg.generation, f"wake ({msg.reason.value})"):
+            self._open_browser(msg.reason)
 
     def _on_park(self, msg: m.Park) -> None:
         if not self._decision_applies(msg.generation, "park"):
@@ -431,31 +423,26 @@ class InstanceActor(pykka.ThreadingActor):
     def _on_timer(self, msg: m.TimerFired) -> None:
         if not self._timers.take(msg.name, msg.token):
             return  # superseded or cancelled
-        if msg.name == "idle":
+        if msg.name is TimerName.IDLE:
             if self._state is State.QR:
                 minutes = self._spec.qr_idle_timeout / 60
                 self._stop_browser(
                     "idle", error=f"QR not scanned within {minutes:g} min; browser closed"
                 )
             return
-        if msg.name == "progress":
+        if msg.name is TimerName.PROGRESS:
             state = self._state
             if state in _PROGRESS_STATES and self._session is not None:
                 self._crashed(
                     f"no progress: still {state.value} after the deadline "
                     f"(last screen {self._screen or 'none'})"
                 )
-            return
-        if self._wake_reason == "takeover":
-            self._on_takeover(m.Takeover())
-        elif self._state in WAITING:
-            self._open_browser(self._wake_reason)
 
     def _on_page(self, msg: m.PageReport) -> None:
         if not self._current(msg.generation):
             return
         if msg.order <= self._last_order:
-            log.debug("%s: stale page report %s dropped", self._id, msg)
+            self._log.debug("stale page report %s dropped", msg)
             return
         self._last_order = msg.order
         screen = msg.screen
@@ -483,7 +470,7 @@ class InstanceActor(pykka.ThreadingActor):
         if dst is State.CONNECTED:
             changes["last_connected"] = self._now()
             changes["last_error"] = None
-            self._timers.cancel("idle")
+            self._timers.cancel(TimerName.IDLE)
         if dst is State.CONFLICT and self._state is not State.CONFLICT:
             changes["conflicts"] = self._board.require(self._id).conflicts + 1
             changes["last_error"] = f"conflict ({msg.detail or 'another computer'})"
@@ -512,7 +499,7 @@ class InstanceActor(pykka.ThreadingActor):
             # An unscanned QR gets the whole idle time from when it appears (or longer, if
             # someone asked for it since).
             self._qr_wanted_until = max(self._qr_wanted_until, now + self._spec.qr_idle_timeout)
-            self._set_timer("idle", self._qr_wanted_until)
+            self._set_timer(TimerName.IDLE, self._qr_wanted_until)
             self._report(Event.QR)
 
     def _click_reload(self) -> None:
@@ -521,12 +508,11 @@ class InstanceActor(pykka.ThreadingActor):
         try:
             clicked = self._wait(self._driver.submit(self._session.click("qr_reload")), 10)
         except Exception as exc:
-            log.warning("%s: clicking the QR reload button failed: %s", self._id, exc)
+            self._log.warning("clicking the QR reload button failed: %s", exc)
             clicked = False
         if not clicked:
-            log.warning("%s: no QR reload button to click", self._id)
+            self._log.warning("no QR reload button to click")
 
-    _wake_reason = "crash"
     _handlers: ClassVar[dict[type, Callable[[InstanceActor, Any], Any]]] = {
         m.Start: _on_start,
         m.Stop: _on_stop,
@@ -537,6 +523,7 @@ class InstanceActor(pykka.ThreadingActor):
         m.PairingCode: _on_pairing_code,
         m.Schedule: _on_schedule,
         m.ScheduleTakeover: _on_schedule_takeover,
+        m.Wake: _on_wake,
         m.Park: _on_park,
         m.Reset: _on_reset,
         m.SetAttempts: _on_set_attempts,

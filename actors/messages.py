@@ -11,6 +11,7 @@ import enum
 from dataclasses import dataclass
 
 from actors.lifecycle import State
+from actors.vocabulary import RestartReason, TimerName
 
 # -- commands (from the supervisor, the HTTP API via the supervisor, or tests) -------------
 
@@ -19,8 +20,8 @@ from actors.lifecycle import State
 class Start:
     """Open the browser unless it is open already."""
 
-    reason: str = "manual"
-    """Why: ``boot``, ``want_qr``, ``manual``, ``crash``, ``conflict``, ``probe``."""
+    reason: RestartReason = RestartReason.MANUAL
+    """Why; only ``reload`` counts as a restart (a start of a stopped browser is none)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,8 +36,8 @@ class Stop:
 class Restart:
     """Close the browser and open a new one."""
 
-    reason: str = "manual"
-    """Restart reason as counted in metrics: ``crash``, ``conflict``, ``manual``, ``reload``."""
+    reason: RestartReason = RestartReason.MANUAL
+    """Restart reason as counted in metrics (see :attr:`RestartReason.counted`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +48,9 @@ class Logout:
 @dataclass(frozen=True, slots=True)
 class Takeover:
     """Answer a conflict by clicking "Use here" (or restarting if no such button works)."""
+
+    generation: int | None = None
+    """Browser generation whose conflict a scheduled takeover answers; None: an operator's."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +68,7 @@ class PairingCode:
 
 @dataclass(frozen=True, slots=True)
 class Schedule:
-    """Close the browser and wait in ``state`` until ``at``, then do ``then``."""
+    """Close the browser and wait in ``state``; the root wakes it at ``at`` with :class:`Wake`."""
 
     state: State
     """``backoff`` or ``circuit_open``."""
@@ -74,10 +78,6 @@ class Schedule:
     """Why, in words (kept as ``last_error``)."""
     attempts: int = 0
     """Consecutive failed attempts, shown on the StatusBoard."""
-    restart_reason: str = "crash"
-    """What the start at ``at`` counts as: ``crash`` or ``conflict``."""
-    self_wake: bool = True
-    """Start by itself at ``at``; False when the parent decides then (circuit probes)."""
     generation: int | None = None
     """Browser generation the decision answers; void once that browser is gone or the
     instance was stopped. None: an operator's command, applied whatever the generation."""
@@ -85,13 +85,24 @@ class Schedule:
 
 @dataclass(frozen=True, slots=True)
 class ScheduleTakeover:
-    """Stay in ``conflict`` and take the session back at ``at`` (conflict cooldown)."""
+    """Stay in ``conflict`` until the root's :class:`Takeover` at ``at`` (conflict cooldown)."""
 
     at: float
     """Epoch seconds of the takeover."""
     generation: int | None = None
     """Browser generation the decision answers; void once that browser is gone or the
     instance was stopped. None: an operator's command, applied whatever the generation."""
+
+
+@dataclass(frozen=True, slots=True)
+class Wake:
+    """The root's timer for the next start went off: leave ``backoff``/``circuit_open``."""
+
+    reason: RestartReason
+    """What the start counts as: ``crash`` (backoff over) or ``probe`` (half-open)."""
+    generation: int | None = None
+    """Browser generation the wait answered; void once another browser ran or the
+    instance was stopped. None: applies whatever the generation."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,8 +176,8 @@ class Opened:
 class TimerFired:
     """A timer the actor set went off."""
 
-    name: str
-    """Which timer: ``wake`` (scheduled start or takeover) or ``idle`` (unscanned QR)."""
+    name: TimerName
+    """Which timer: ``idle`` (unscanned QR) or ``progress`` (a state's deadline)."""
     token: int
     """Identifies the timer; a timer superseded by a newer one is ignored."""
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from actors.errors import UnknownInstance
 from actors.lifecycle import State, check_move
+from actors.vocabulary import Circuit, RestartReason
 
 log = logging.getLogger("wasup.status")
 
@@ -64,13 +65,13 @@ class InstanceStatus:
     """Conflicts seen so far."""
     circuit_opens: int = 0
     """Times the circuit breaker opened."""
-    circuit: str = "closed"
+    circuit: Circuit = Circuit.CLOSED
     """The breaker: ``closed``, ``open``, ``half_open`` or ``parked``. The only field the
     root supervisor writes; the instance's actor writes all the others."""
     restarts: Mapping[str, int] = field(default_factory=lambda: _EMPTY)
-    """Restarts so far by reason: crash, conflict, manual, reload."""
+    """Restarts so far by (counted) reason: crash, conflict, manual, reload."""
 
-    def with_restart(self, reason: str) -> InstanceStatus:
+    def with_restart(self, reason: RestartReason) -> InstanceStatus:
         """A copy with one more restart for ``reason``."""
         counts = dict(self.restarts)
         counts[reason] = counts.get(reason, 0) + 1

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from typing import Any
+from enum import StrEnum
+from typing import Any, Generic, TypeVar
 
 import pykka
 
@@ -24,22 +25,25 @@ def tell_quietly(ref: pykka.ActorRef[Any], message: object) -> None:
         ref.tell(message)
 
 
-class Timers:
+Name = TypeVar("Name", bound=StrEnum)
+
+
+class Timers(Generic[Name]):
     """One actor's named timers; use only from that actor's thread."""
 
     def __init__(
         self,
         driver: Driver,
         clock: Callable[[], float],
-        make: Callable[[str, int], object],
+        make: Callable[[Name, int], object],
     ) -> None:
         self._driver = driver
         self._clock = clock
         self._make = make
-        self._armed: dict[str, tuple[int, Callable[[], None]]] = {}
+        self._armed: dict[Name, tuple[int, Callable[[], None]]] = {}
         self._seq = 0
 
-    def set(self, ref: pykka.ActorRef[Any], name: str, at: float) -> None:
+    def set(self, ref: pykka.ActorRef[Any], name: Name, at: float) -> None:
         """(Re)arm ``name`` to deliver its message to ``ref`` at ``at`` (clock time)."""
         self.cancel(name)
         self._seq += 1
@@ -47,16 +51,20 @@ class Timers:
         cancel = self._driver.call_later(at - self._clock(), lambda: tell_quietly(ref, message))
         self._armed[name] = (self._seq, cancel)
 
-    def cancel(self, name: str) -> None:
+    def cancel(self, name: Name) -> None:
         entry = self._armed.pop(name, None)
         if entry is not None:
             entry[1]()
+
+    def armed(self, name: Name) -> bool:
+        """Whether ``name`` is set and has not fired or been cancelled."""
+        return name in self._armed
 
     def cancel_all(self) -> None:
         for name in list(self._armed):
             self.cancel(name)
 
-    def take(self, name: str, token: int) -> bool:
+    def take(self, name: Name, token: int) -> bool:
         """True if this firing is the live timer ``name`` (which is then disarmed)."""
         entry = self._armed.get(name)
         if entry is None or entry[0] != token:

@@ -24,9 +24,11 @@ from prometheus_client.registry import CollectorRegistry
 
 from actors.lifecycle import State
 from actors.status import StatusBoard
+from actors.vocabulary import RestartReason
 from supervisor.http import BuildInfo, HttpServer, start_http
 from supervisor.http._keys import HUB, QR_CACHE
 from supervisor.settings import HttpConfig, InstanceConfig
+from supervisor.verbs import Verb
 
 KEY = "bench-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -36,15 +38,9 @@ T = TypeVar("T")
 class NullControl:
     """Accepts every command and does nothing (the benchmark drives the board itself)."""
 
-    def start(self, instance_id: str) -> None: ...
-    def stop(self, instance_id: str) -> None: ...
-    def restart(self, instance_id: str) -> None: ...
-    def logout(self, instance_id: str) -> None: ...
-    def takeover(self, instance_id: str) -> None: ...
-    def reset(self, instance_id: str) -> None: ...
+    def command(self, instance_id: str, verb: Verb) -> None: ...
     def add(self, instance: InstanceConfig) -> None: ...
     def remove(self, instance_id: str) -> None: ...
-    def want_qr(self, instance_id: str) -> None: ...
 
     def pairing_code(self, instance_id: str, phone: str) -> str:
         return "ABCD2345"
@@ -222,7 +218,7 @@ async def main(args: argparse.Namespace) -> None:
         board.add(iid)
         board.move(iid, State.STARTING)
         board.move(iid, State.QR, qr_ref=ref(n), qr_since=board.now(), qr_codes=1)
-        board.change(iid, lambda r: r.with_restart("crash"))
+        board.change(iid, lambda r: r.with_restart(RestartReason.CRASH))
     for value in (0.3, 0.4, 1.2):
         board.browser_launch.observe(value)
         board.qr_ready.observe(value * 5)

@@ -27,7 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from actors import InstanceStatus, State
 from actors.procs import profile_processes, tree_pss_bytes
-from supervisor._root import Command
+from supervisor._messages import Command
+from supervisor.verbs import Verb
 from tests.daemon_harness import config_text, link, phone_for, running_daemon
 from tests.waiting import wait_for
 
@@ -100,7 +101,7 @@ def recovery(tmp: Path, runs: int) -> list[float]:
         for n in range(runs):
             # Let the profile's storage reach the disk, as it would between real crashes.
             assert daemon.root is not None
-            daemon.root.ask(Command("a", "restart"))
+            daemon.root.ask(Command("a", Verb.RESTART))
             wait_for(daemon.board, "a", connected_after(n))
             generation = daemon.board.require("a").generation
             t0 = time.monotonic()

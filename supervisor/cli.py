@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from actors import WasupError
+from actors.logs import FIELD, TextFormatter, instance_of
 
 
 class JsonFormatter(logging.Formatter):
@@ -24,6 +25,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        instance_id = instance_of(record)
+        if instance_id is not None:
+            entry[FIELD] = instance_id
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry)
@@ -34,7 +38,7 @@ def setup_logging(fmt: str, level: str) -> None:
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+        handler.setFormatter(TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -6,6 +6,7 @@ Public API::
     parse_config(text: str, source: Path) -> DaemonConfig
     parse_instance(data, *, source, defaults=None, simulator=False) -> InstanceConfig
                                                        # one instance, e.g. a PUT body
+    instance_json(config: InstanceConfig) -> dict      # the one serialiser, read back above
     check_config_main(path: Path) -> int               # ``wasup check-config FILE``
     is_safe_id(text: str) -> bool                      # ids become directory names
 
@@ -16,9 +17,11 @@ Relative paths resolve against the file's folder. The file's shape is in docs/co
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -155,10 +158,14 @@ def _simulator(node: object, at: r.At) -> s.SimulatorConfig:
 
 
 def _instance_spec(simulator: bool) -> dict[str, r.Conv]:
+    """The per-instance keys (every field of :class:`InstanceDefaults`) and their parsers."""
     return {
         "start": r.choice(s.StartPolicy),
         "url": _url(simulator),
         "qr_idle_timeout": r.duration(),
+        "progress_timeout": r.duration(),
+        "sync_timeout": r.duration(),
+        "action_timeout": r.duration(),
     }
 
 
@@ -171,13 +178,17 @@ def _instance(
     instance_id = values.pop("id")
     if not is_safe_id(instance_id):
         at.key("id", node).fail(f"{instance_id!r} is not a safe id; use {_ID_RULE}")
-    base = defaults.instance(instance_id)
-    return s.InstanceConfig(
-        id=instance_id,
-        start=values.get("start", base.start),
-        url=values.get("url", base.url),
-        qr_idle_timeout=values.get("qr_idle_timeout", base.qr_idle_timeout),
-    )
+    return defaults.instance(instance_id, **values)
+
+
+def instance_json(config: s.InstanceConfig) -> dict[str, object]:
+    """An instance as JSON, in the shape :func:`parse_instance` reads back (durations in
+    seconds): the API's answer and the persisted run-time instances both come from here."""
+    keys = {f.name: getattr(config, f.name) for f in dataclasses.fields(s.InstanceDefaults)}
+    return {
+        "id": config.id,
+        **{k: v.value if isinstance(v, StrEnum) else v for k, v in keys.items()},
+    }
 
 
 def parse_instance(

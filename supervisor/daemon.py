@@ -30,14 +30,15 @@ import pykka
 from prometheus_client import CollectorRegistry
 
 from actors import StatusBoard, WasupError, find_chromium
-from actors.chromium import sandbox_wanted
 from actors.driver import Driver
 from actors.instance import profile_dir
+from actors.logs import about
 from actors.procs import kill_profile_processes
 from actors.selectors import load_selectors
 from actors.timers import tell_quietly
-from supervisor._control import SupervisorControl, load_runtime_instances
-from supervisor._root import Apply, BrowserSetup, RootSupervisor, StopAll, Tick
+from supervisor._bridge import SupervisorControl, load_runtime_instances
+from supervisor._messages import Apply, StopAll, Tick
+from supervisor._root import RootSupervisor
 from supervisor.config import SIMULATOR_PLACEHOLDER, load_config
 from supervisor.http import BuildInfo, HttpServer, start_http
 from supervisor.notify import Notifier, heartbeat_fresh, run_watchdog, status_line
@@ -131,21 +132,12 @@ class Daemon:
         self.driver.start()
         if cfg.simulator.enabled:
             self._start_simulator()
-        b = cfg.browser
-        setup = BrowserSetup(
-            executable=executable,
-            headless=b.headless,
-            extra_args=b.extra_args,
-            sandbox=sandbox_wanted(b.sandbox, os.geteuid()),
-            launch_timeout=b.launch_timeout,
-            close_timeout=b.close_timeout,
-        )
         self.root = RootSupervisor.start(
             driver=self.driver,
             board=self.board,
             selectors=selectors,
             supervision=cfg.supervision,
-            browser=setup,
+            browser=replace(cfg.browser, executable=executable),
             state_dir=cfg.state_dir,
         )
         runtime = load_runtime_instances(
@@ -338,7 +330,7 @@ class Daemon:
         # any of our profiles outlives the daemon.
         for instance_id in self.board.snapshot():
             if kill_profile_processes(profile_dir(self.config.state_dir, instance_id)):
-                log.warning("%s: killed a browser its actor left behind", instance_id)
+                log.warning("killed a browser its actor left behind", extra=about(instance_id))
         if self._lock is not None:
             self._lock.close()
             self._lock = None

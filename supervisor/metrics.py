@@ -25,9 +25,10 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from actors.lifecycle import State
 from actors.status import Histogram, StatusBoard
+from actors.vocabulary import RestartReason
 
 #: Restart reasons exported for every instance, zeros included.
-RESTART_REASONS: tuple[str, ...] = ("crash", "conflict", "manual", "reload")
+RESTART_REASONS: tuple[str, ...] = tuple(r for r in RestartReason if r.counted)
 
 
 @dataclass(frozen=True, slots=True)

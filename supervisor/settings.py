@@ -6,9 +6,10 @@ Durations are seconds (floats) here; the YAML writes them as ``90s``, ``5m``, ``
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 
 class StartPolicy(StrEnum):
@@ -146,38 +147,35 @@ class SupervisionConfig:
 
 
 @dataclass(frozen=True, slots=True)
-class InstanceConfig:
-    """One WhatsApp instance."""
+class InstanceDefaults:
+    """Every per-instance key but the id: the file's ``defaults:`` and the base of
+    :class:`InstanceConfig`, so a new per-instance key is declared once, here."""
 
-    id: str
-    """Unique id, ``[A-Za-z0-9_-]{1,64}``; also the profile directory's name."""
     start: StartPolicy = StartPolicy.ON_DEMAND
     """Start at boot (``always``) or when asked (``on_demand``)."""
     url: str = "https://web.whatsapp.com/"
     """Page to open; ``{simulator}`` stands for the embedded simulator's base URL."""
     qr_idle_timeout: float = 600.0
     """Seconds a QR may show unscanned before the browser is closed."""
+    progress_timeout: float = 90.0
+    """Seconds ``starting`` or ``logged_out`` may last before the page counts as stuck."""
+    sync_timeout: float = 600.0
+    """Seconds ``syncing`` (loading chats, long for big accounts) may last."""
+    action_timeout: float = 20.0
+    """Seconds a page action (a click, a pairing code) may take."""
+
+    def instance(self, instance_id: str, **changes: Any) -> InstanceConfig:
+        """An instance with this id, ``changes``, and every other key from these defaults."""
+        keys = {f.name: getattr(self, f.name) for f in fields(InstanceDefaults)}
+        return InstanceConfig(id=instance_id, **{**keys, **changes})
 
 
 @dataclass(frozen=True, slots=True)
-class InstanceDefaults:
-    """What an instance gets for every key it does not set (the file's ``defaults:``)."""
+class InstanceConfig(InstanceDefaults):
+    """One WhatsApp instance: its id plus every key of :class:`InstanceDefaults`."""
 
-    start: StartPolicy = StartPolicy.ON_DEMAND
-    """Start at boot (``always``) or when asked (``on_demand``)."""
-    url: str = "https://web.whatsapp.com/"
-    """Page to open; ``{simulator}`` stands for the embedded simulator's base URL."""
-    qr_idle_timeout: float = 600.0
-    """Seconds a QR may show unscanned before the browser is closed."""
-
-    def instance(self, instance_id: str) -> InstanceConfig:
-        """An instance with this id and every other field from these defaults."""
-        return InstanceConfig(
-            id=instance_id,
-            start=self.start,
-            url=self.url,
-            qr_idle_timeout=self.qr_idle_timeout,
-        )
+    id: str = field(kw_only=True)
+    """Unique id, ``[A-Za-z0-9_-]{1,64}``; also the profile directory's name."""
 
 
 @dataclass(frozen=True, slots=True)

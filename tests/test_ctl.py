@@ -25,8 +25,8 @@ from actors.status import Change
 from supervisor.ctl import age, status_table
 from supervisor.daemon import Daemon
 from tests.daemon_harness import config_text, running_daemon, wait_state
+from tests.http_harness import KEY, running
 from tests.qr_text import decode_half_blocks
-from tests.test_http_harness import KEY, running
 
 CTL = [sys.executable, "-m", "supervisor.cli", "ctl"]
 FILE_KEY = "file-key-" + "f" * 24

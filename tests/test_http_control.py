@@ -10,10 +10,10 @@ import pytest
 
 from actors.errors import ConfigError
 from actors.lifecycle import State
-from supervisor.http import ACTIONS
 from supervisor.http._auth import load_keys
 from supervisor.settings import HttpConfig, InstanceConfig, InstanceDefaults, StartPolicy
-from tests.test_http_harness import KEY, Harness, running
+from supervisor.verbs import ROUTED
+from tests.http_harness import KEY, Harness, running
 
 
 @pytest.fixture
@@ -23,7 +23,7 @@ async def h() -> AsyncIterator[Harness]:
         yield harness
 
 
-@pytest.mark.parametrize("action", ACTIONS)
+@pytest.mark.parametrize("action", ROUTED)
 async def test_each_action_calls_control_and_answers_202(h: Harness, action: str) -> None:
     async with h.request("POST", f"/v1/instances/a/{action}") as response:
         assert response.status == 202
@@ -111,6 +111,9 @@ async def test_put_adds_an_instance_with_its_options(h: Harness) -> None:
             "start": "always",
             "url": "http://127.0.0.1:9/",
             "qr_idle_timeout": 300.0,
+            "progress_timeout": 90.0,
+            "sync_timeout": 600.0,
+            "action_timeout": 20.0,
         }
     expected = InstanceConfig(
         id="new-1", start=StartPolicy.ALWAYS, url="http://127.0.0.1:9/", qr_idle_timeout=300.0

@@ -17,7 +17,7 @@ from actors.status import Change, InstanceStatus, StatusBoard
 from supervisor.http import HttpOptions
 from supervisor.http._events import Hub
 from supervisor.http._keys import HUB
-from tests.test_http_harness import Harness, make_ref, running
+from tests.http_harness import Harness, make_ref, running
 
 TIMEOUT = 10
 

@@ -11,7 +11,7 @@ from aiohttp import web
 from supervisor.http._app import ROUTES
 from supervisor.http._auth import Access
 from supervisor.settings import HttpConfig
-from tests.test_http_harness import Harness, running
+from tests.http_harness import Harness, running
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from pyzbar import pyzbar
 from actors import find_chromium
 from actors.chromium import LAUNCH_FLAGS
 from actors.lifecycle import State
-from tests.test_http_harness import KEY, make_ref, running
+from tests.http_harness import KEY, make_ref, running
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 TIMEOUT_MS = 15_000

@@ -16,8 +16,8 @@ from actors.lifecycle import State
 from supervisor.http._keys import HUB, QR_CACHE
 from supervisor.http._qr import encode
 from supervisor.settings import HttpConfig
+from tests.http_harness import KEY, Harness, make_ref, running
 from tests.qr_text import decode_half_blocks
-from tests.test_http_harness import KEY, Harness, make_ref, running
 
 WAIT = 10  # seconds a test long-poll may wait; tests wake it long before
 

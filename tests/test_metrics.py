@@ -14,9 +14,10 @@ from prometheus_client.samples import Sample
 
 from actors.lifecycle import State
 from actors.status import StatusBoard
+from actors.vocabulary import RestartReason
 from supervisor.metrics import register_metrics
 from supervisor.settings import HttpConfig
-from tests.test_http_harness import BUILD, Harness, running
+from tests.http_harness import BUILD, Harness, running
 
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 
@@ -43,7 +44,9 @@ async def h() -> AsyncIterator[Harness]:
     async with running() as harness:
         board = harness.board
         harness.show_qr("a")
-        board.change("a", lambda r: r.with_restart("crash").with_restart("crash"))
+        board.change(
+            "a", lambda r: r.with_restart(RestartReason.CRASH).with_restart(RestartReason.CRASH)
+        )
         board.add("b")
         board.move("b", State.BACKOFF, next_attempt=1_900_000_000.0, conflicts=2, circuit_opens=1)
         board.qr_ready.observe(1.5)

@@ -8,6 +8,7 @@ import pytest
 
 from actors import Change, IllegalTransition, State, StatusBoard, UnknownInstance
 from actors.status import Histogram
+from actors.vocabulary import RestartReason
 
 
 class Clock:
@@ -65,8 +66,10 @@ def test_snapshots_never_change_afterwards() -> None:
 def test_restart_counts_by_reason() -> None:
     board = StatusBoard()
     board.add("a")
-    board.change("a", lambda r: r.with_restart("crash"))
-    record = board.change("a", lambda r: r.with_restart("crash").with_restart("manual"))
+    board.change("a", lambda r: r.with_restart(RestartReason.CRASH))
+    record = board.change(
+        "a", lambda r: r.with_restart(RestartReason.CRASH).with_restart(RestartReason.MANUAL)
+    )
     assert dict(record.restarts) == {"crash": 2, "manual": 1}
 
 
@@ -108,7 +111,7 @@ def test_concurrent_writers_lose_nothing() -> None:
     def work(instance_id: str) -> None:
         barrier.wait()
         for _ in range(200):
-            board.change(instance_id, lambda r: r.with_restart("crash"))
+            board.change(instance_id, lambda r: r.with_restart(RestartReason.CRASH))
 
     threads = [threading.Thread(target=work, args=(i,)) for i in ids]
     for t in threads:

@@ -12,7 +12,8 @@ import pytest
 
 from actors import State
 from actors.procs import profile_processes
-from supervisor._root import Command
+from supervisor._messages import Command
+from supervisor.verbs import Verb
 from tests.actor_harness import driver_pids, kill_browser
 from tests.daemon_harness import (
     config_text,
@@ -45,9 +46,9 @@ def test_rival_is_cooled_down_then_circuit_opens_then_parks(tmp_path: Path) -> N
         assert account.takeovers <= 2 * 3 * 3 + 1
         assert account.max_live == 1
         # Parked stays parked: a start is refused until an operator resets.
-        daemon.root.ask(Command("a", "start"))  # type: ignore[union-attr]
+        daemon.root.ask(Command("a", Verb.START))  # type: ignore[union-attr]
         assert daemon.board.require("a").state is State.PARKED
-        daemon.root.ask(Command("a", "reset"))  # type: ignore[union-attr]
+        daemon.root.ask(Command("a", Verb.RESET))  # type: ignore[union-attr]
         wait_state(daemon.board, "a", State.CONNECTED)
 
 
@@ -127,10 +128,12 @@ def test_commands_storm_never_double_connects(tmp_path: Path) -> None:
         assert daemon.root is not None
         root = daemon.root
         rng = random.Random(7)
-        plan = [(rng.choice(ids), rng.choice(["start", "restart", "stop"])) for _ in range(500)]
+        plan = [
+            (rng.choice(ids), rng.choice([Verb.START, Verb.RESTART, Verb.STOP])) for _ in range(500)
+        ]
         barrier = threading.Barrier(10)
 
-        def fire(part: list[tuple[str, str]]) -> None:
+        def fire(part: list[tuple[str, Verb]]) -> None:
             barrier.wait()
             for instance_id, verb in part:
                 root.tell(Command(instance_id, verb))
@@ -141,7 +144,7 @@ def test_commands_storm_never_double_connects(tmp_path: Path) -> None:
         for t in threads:
             t.join(WAIT)
         for i in ids:
-            root.ask(Command(i, "start"))
+            root.ask(Command(i, Verb.START))
         for i in ids:
             wait_state(daemon.board, i, State.CONNECTED, timeout=120)
         for i in ids:
@@ -180,14 +183,14 @@ def test_instances_added_at_run_time_survive_a_restart(tmp_path: Path) -> None:
         late = InstanceConfig(id="late", start=StartPolicy.ON_DEMAND, url="{simulator}/")
         daemon.control.add(late)
         assert daemon.board.require("late").state is State.STOPPED
-        daemon.control.want_qr("late")
+        daemon.control.command("late", Verb.WANT_QR)
         wait_state(daemon.board, "late", State.QR)
     saved = (tmp_path / "state" / "instances.json").read_text()
     assert '"late"' in saved
     with running_daemon(cfg) as daemon:
         assert daemon.board.require("late").state is State.STOPPED
         assert daemon.control is not None
-        daemon.control.want_qr("late")
+        daemon.control.command("late", Verb.WANT_QR)
         wait_state(daemon.board, "late", State.QR)
         daemon.control.remove("late")
         assert daemon.board.get("late") is None
@@ -222,15 +225,15 @@ def test_a_qr_request_does_not_undo_an_operators_stop(tmp_path: Path) -> None:
     cfg = tmp_path / "wasup.yaml"
     with running_daemon(cfg, config_text(tmp_path / "state", ["a"], start="on_demand")) as daemon:
         assert daemon.control is not None
-        daemon.control.want_qr("a")  # never ran: the request starts it
+        daemon.control.command("a", Verb.WANT_QR)  # never ran: the request starts it
         wait_state(daemon.board, "a", State.QR)
-        daemon.control.stop("a")
+        daemon.control.command("a", Verb.STOP)
         wait_state(daemon.board, "a", State.STOPPED)
-        daemon.control.want_qr("a")
-        daemon.control.want_qr("a")
+        daemon.control.command("a", Verb.WANT_QR)
+        daemon.control.command("a", Verb.WANT_QR)
         assert daemon.board.require("a").state is State.STOPPED
         assert daemon.board.require("a").generation == 1
-        daemon.control.start("a")
+        daemon.control.command("a", Verb.START)
         wait_state(daemon.board, "a", State.QR)
         assert daemon.board.require("a").generation == 2
 

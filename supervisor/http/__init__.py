@@ -6,13 +6,12 @@ worker threads. See docs/http.md.
 """
 
 from supervisor.http._app import heartbeat_ready, make_app
-from supervisor.http._control import ACTIONS, Control
 from supervisor.http._keys import HttpOptions, Readiness
+from supervisor.http._protocol import Control
 from supervisor.http._server import HttpServer, start_http
 from supervisor.metrics import BuildInfo
 
 __all__ = [
-    "ACTIONS",
     "BuildInfo",
     "Control",
     "HttpOptions",

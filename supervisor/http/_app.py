@@ -16,7 +16,6 @@ from actors.status import StatusBoard
 from supervisor.http import _commands, _instances, _stream
 from supervisor.http._auth import Access, check, load_keys
 from supervisor.http._commands import Handler
-from supervisor.http._control import ACTIONS, Control
 from supervisor.http._events import Hub
 from supervisor.http._keys import (
     BOARD,
@@ -38,10 +37,12 @@ from supervisor.http._keys import (
 )
 from supervisor.http._openapi import openapi_document
 from supervisor.http._page import status_page
+from supervisor.http._protocol import Control
 from supervisor.http._qr import QrCache
 from supervisor.http._validate import HttpProblem
 from supervisor.metrics import BuildInfo, register_metrics
 from supervisor.settings import HttpConfig, InstanceDefaults
+from supervisor.verbs import ROUTED
 
 log = logging.getLogger("wasup.http")
 
@@ -107,8 +108,8 @@ ROUTES: tuple[tuple[str, str, Handler, Access], ...] = (
     ("GET", "/v1/instances/{id}/events", _stream.instance_events, Access.READ),
     ("POST", "/v1/instances/{id}/pairing-code", _commands.post_pairing_code, Access.CONTROL),
     *(
-        ("POST", f"/v1/instances/{{id}}/{action}", _commands.action_handler(action), Access.CONTROL)
-        for action in ACTIONS
+        ("POST", f"/v1/instances/{{id}}/{verb}", _commands.action_handler(verb), Access.CONTROL)
+        for verb in ROUTED
     ),
 )
 _ACCESS: Mapping[Any, Access] = {handler: access for _m, _p, handler, access in ROUTES}

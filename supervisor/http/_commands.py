@@ -1,48 +1,55 @@
 """Control routes: lifecycle actions, pairing codes, adding and removing instances.
 
 Every handler validates what the client sent first, then hands the command to
-:class:`~supervisor.http._control.Control` on a worker thread.
+:class:`~supervisor.http._protocol.Control` on a worker thread.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
-from actors.errors import ConfigError, UnknownInstance, WasupError
-from supervisor.config import parse_instance
-from supervisor.http._control import call_off_loop
+from actors.errors import Busy, ConfigError, UnknownInstance, WasupError
+from supervisor.config import instance_json, parse_instance
 from supervisor.http._keys import CONTROL, CONTROL_EXECUTOR, INSTANCE_DEFAULTS, SIMULATOR_ENABLED
+from supervisor.http._protocol import call_off_loop
 from supervisor.http._validate import HttpProblem, instance_id, json_object, phone_number
+from supervisor.verbs import Verb
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 async def run_command(request: web.Request, iid: str, method: str, *args: Any) -> Any:
-    """Call ``Control.<method>(*args)`` off the loop; unknown id → 404, refusal → 409."""
+    """Call ``Control.<method>(*args)`` off the loop; unknown id → 404, no answer in time →
+    503 with ``Retry-After``, refusal → 409."""
     control = request.app[CONTROL]
     try:
         return await call_off_loop(request.app[CONTROL_EXECUTOR], getattr(control, method), *args)
     except UnknownInstance:
         raise HttpProblem(404, f"no instance with id {iid!r}", instance_id=iid) from None
+    except Busy as exc:
+        raise HttpProblem(
+            503, str(exc), instance_id=iid, headers={"Retry-After": f"{math.ceil(exc.retry_after)}"}
+        ) from None
     except WasupError as exc:
         raise HttpProblem(409, str(exc), instance_id=iid) from None
 
 
-def action_handler(action: str) -> Handler:
-    """The handler of ``POST /v1/instances/{id}/<action>``."""
+def action_handler(verb: Verb) -> Handler:
+    """The handler of ``POST /v1/instances/{id}/<verb>``."""
 
     async def handle(request: web.Request) -> web.Response:
         iid = instance_id(request)
         await json_object(request, required=False)  # a body is optional but must be sane
-        await run_command(request, iid, action, iid)
+        await run_command(request, iid, "command", iid, verb)
         return web.json_response(
-            {"instance_id": iid, "action": action, "accepted": True}, status=202
+            {"instance_id": iid, "action": verb.value, "accepted": True}, status=202
         )
 
-    handle.__name__ = f"post_{action}"
+    handle.__name__ = f"post_{verb.value}"
     handle.__qualname__ = handle.__name__
     return handle
 
@@ -77,13 +84,9 @@ async def put_instance(request: web.Request) -> web.Response:
     except ConfigError as exc:
         raise HttpProblem(400, str(exc), instance_id=iid) from None
     await run_command(request, iid, "add", config)
-    result = {
-        "id": iid,
-        "start": config.start.value,
-        "url": config.url,
-        "qr_idle_timeout": config.qr_idle_timeout,
-    }
-    return web.json_response(result, status=201, headers={"Location": f"/v1/instances/{iid}"})
+    return web.json_response(
+        instance_json(config), status=201, headers={"Location": f"/v1/instances/{iid}"}
+    )
 
 
 async def delete_instance(request: web.Request) -> web.Response:

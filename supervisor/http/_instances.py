@@ -15,6 +15,7 @@ from supervisor.http._commands import run_command
 from supervisor.http._keys import BOARD, HUB, OPTIONS, QR_CACHE
 from supervisor.http._validate import HttpProblem, instance_id
 from supervisor.http._views import status_json
+from supervisor.verbs import Verb
 
 FORMATS: dict[str, str] = {
     "png": "image/png",
@@ -75,7 +76,7 @@ async def get_qr(request: web.Request) -> web.StreamResponse:
             raise _unknown(iid)
         requested = False
         if record.qr_ref is None and record.state is State.STOPPED:
-            await run_command(request, iid, "want_qr", iid)
+            await run_command(request, iid, "command", iid, Verb.WANT_QR)
             requested = True
         first_state, moved = record.state, False
         while True:

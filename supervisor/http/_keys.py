@@ -12,8 +12,8 @@ from prometheus_client.registry import CollectorRegistry
 
 from actors.status import StatusBoard
 from supervisor.http._auth import KeyRing
-from supervisor.http._control import Control
 from supervisor.http._events import Hub
+from supervisor.http._protocol import Control
 from supervisor.http._qr import QrCache
 from supervisor.settings import HttpConfig, InstanceDefaults
 

@@ -10,8 +10,8 @@ from typing import Any
 
 from actors.lifecycle import State
 from supervisor.http._auth import Access, required
-from supervisor.http._control import ACTIONS
 from supervisor.settings import HttpConfig
+from supervisor.verbs import ROUTED, Verb
 
 _ID_PARAM = {
     "name": "id",
@@ -68,15 +68,16 @@ def _op(
     return op
 
 
-def _action(action: str, cfg: HttpConfig) -> dict[str, Any]:
+def _action(verb: Verb, cfg: HttpConfig) -> dict[str, Any]:
     return _op(
-        f"{action.capitalize()} the instance (asynchronous; watch the events)",
+        f"{verb.help.capitalize()} (asynchronous; watch the events)",
         Access.CONTROL,
         cfg,
         {
             "202": _json(_ref("Accepted"), "command accepted"),
             "404": _error("unknown instance"),
             "409": _error("refused by the supervisor"),
+            "503": _error("the supervisor did not answer in time; retry after Retry-After"),
         },
         instance=True,
     )
@@ -177,8 +178,8 @@ def openapi_document(cfg: HttpConfig, version: str) -> dict[str, Any]:
             )
         },
     }
-    for action in ACTIONS:
-        paths[f"/v1/instances/{{id}}/{action}"] = {"post": _action(action, cfg)}
+    for verb in ROUTED:
+        paths[f"/v1/instances/{{id}}/{verb}"] = {"post": _action(verb, cfg)}
     return {
         "openapi": "3.1.0",
         "info": {

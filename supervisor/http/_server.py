@@ -16,8 +16,8 @@ from actors.errors import ConfigError
 from actors.status import StatusBoard
 from supervisor.http._app import make_app
 from supervisor.http._auth import QUERY_KEY, load_keys
-from supervisor.http._control import Control
 from supervisor.http._keys import KEYS, HttpOptions, Readiness
+from supervisor.http._protocol import Control
 from supervisor.metrics import BuildInfo
 from supervisor.settings import HttpConfig, InstanceDefaults
 

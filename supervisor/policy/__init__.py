@@ -1,30 +1,59 @@
-"""Pure supervision policies: backoff, conflict cooldown, circuit breaker, restart budget.
+"""Pure supervision policies: backoff, conflict cooldown, circuit breaker, restart budget,
+and the planner that turns them into the root supervisor's steps.
 
 Every policy takes its record from :mod:`supervisor.settings`, times as float seconds from
 the caller's clock and an injected ``random.Random``; none reads a clock, sleeps or starts
 a thread, so the supervisor decides and the tests replay any history exactly.
 """
 
+from actors.vocabulary import Circuit
 from supervisor.policy._backoff import Backoff, backoff_ceiling, backoff_delay
 from supervisor.policy._breaker import (
     Action,
     Breaker,
-    Circuit,
     Decision,
     conflict_cooldown,
     open_period,
 )
 from supervisor.policy._budget import RestartBudget
+from supervisor.policy._plan import (
+    ApplyPlan,
+    Arm,
+    BeginProbe,
+    Child,
+    Disarm,
+    Now,
+    Pending,
+    Planner,
+    ShowCircuit,
+    Step,
+    Tell,
+    first_steps,
+    plan_apply,
+)
 
 __all__ = [
     "Action",
+    "ApplyPlan",
+    "Arm",
     "Backoff",
+    "BeginProbe",
     "Breaker",
+    "Child",
     "Circuit",
     "Decision",
+    "Disarm",
+    "Now",
+    "Pending",
+    "Planner",
     "RestartBudget",
+    "ShowCircuit",
+    "Step",
+    "Tell",
     "backoff_ceiling",
     "backoff_delay",
     "conflict_cooldown",
+    "first_steps",
     "open_period",
+    "plan_apply",
 ]

@@ -51,6 +51,7 @@ from collections import deque
 from dataclasses import dataclass
 from enum import StrEnum
 
+from actors.vocabulary import Circuit
 from supervisor.durations import format_duration
 from supervisor.policy._backoff import Backoff
 from supervisor.settings import BackoffConfig, BreakerConfig
@@ -72,15 +73,6 @@ class Action(StrEnum):
     """Close the browser; state ``parked``; nothing happens until :meth:`Breaker.reset`."""
     NOTHING = "nothing"
     """No change (e.g. the instance is parked)."""
-
-
-class Circuit(StrEnum):
-    """The breaker's own state."""
-
-    CLOSED = "closed"
-    OPEN = "open"
-    HALF_OPEN = "half_open"
-    PARKED = "parked"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,30 +1,26 @@
-"""The harness the HTTP tests share (a real server on 127.0.0.1:0, a real StatusBoard, a
-recording Control that moves the board like the supervisor would), plus tests of the harness
-and the server's life itself.
-"""
+"""The harness the HTTP tests share: a real server on 127.0.0.1:0, a real StatusBoard, a
+recording Control that moves the board like the supervisor would."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import secrets
-import socket
 import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
-import pytest
 from prometheus_client.registry import CollectorRegistry
 
-from actors.errors import ConfigError, WasupError
+from actors.errors import WasupError
 from actors.lifecycle import State
 from actors.status import StatusBoard
+from actors.vocabulary import RestartReason
 from supervisor.http import BuildInfo, Control, HttpOptions, HttpServer, start_http
-from supervisor.http._keys import HUB
 from supervisor.settings import HttpConfig, InstanceConfig, InstanceDefaults
+from supervisor.verbs import Verb
 
 KEY = "test-key-" + "x" * 24
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -66,29 +62,33 @@ class RecordingControl:
         with self._lock:
             return [c for c in self.calls if name is None or c[0] == name]
 
-    def start(self, instance_id: str) -> None:
+    def command(self, instance_id: str, verb: Verb) -> None:
+        # Recorded under the verb's name, as the HTTP tests ask for it.
+        getattr(self, f"_{verb.value}")(instance_id)
+
+    def _start(self, instance_id: str) -> None:
         self._record("start", instance_id)
         if self.board.require(instance_id).state is State.STOPPED:
             self.board.move(instance_id, State.STARTING)
 
-    def stop(self, instance_id: str) -> None:
+    def _stop(self, instance_id: str) -> None:
         self._record("stop", instance_id)
         if self.board.require(instance_id).state is not State.STOPPED:
             self.board.move(instance_id, State.STOPPED, qr_ref=None, qr_since=None)
 
-    def restart(self, instance_id: str) -> None:
+    def _restart(self, instance_id: str) -> None:
         self._record("restart", instance_id)
-        self.board.change(instance_id, lambda r: r.with_restart("manual"))
+        self.board.change(instance_id, lambda r: r.with_restart(RestartReason.MANUAL))
 
-    def logout(self, instance_id: str) -> None:
+    def _logout(self, instance_id: str) -> None:
         self._record("logout", instance_id)
         self.board.require(instance_id)
 
-    def takeover(self, instance_id: str) -> None:
+    def _takeover(self, instance_id: str) -> None:
         self._record("takeover", instance_id)
         self.board.require(instance_id)
 
-    def reset(self, instance_id: str) -> None:
+    def _reset(self, instance_id: str) -> None:
         self._record("reset", instance_id)
         self.board.require(instance_id)
 
@@ -108,7 +108,7 @@ class RecordingControl:
         self.board.require(instance_id)
         return "ABCD2345"
 
-    def want_qr(self, instance_id: str) -> None:
+    def _want_qr(self, instance_id: str) -> None:
         self._record("want_qr", instance_id)
         if instance_id in self.on_demand and self.board.require(instance_id).state is State.STOPPED:
             # The actor starts the browser on its own thread, after the tell returned.
@@ -121,7 +121,7 @@ class RecordingControl:
         self.board.move(instance_id, State.QR, qr_ref=make_ref(), qr_since=self.board.now())
 
 
-def _satisfies_protocol(control: RecordingControl) -> Control:
+def satisfies_protocol(control: RecordingControl) -> Control:
     return control  # mypy checks RecordingControl against the Control protocol here
 
 
@@ -170,7 +170,7 @@ async def running(
     environ = {"WASUP_API_KEY": keys} if keys is not None else {}
     server = await start_http(
         board,
-        _satisfies_protocol(control),
+        satisfies_protocol(control),
         cfg or HttpConfig(host="127.0.0.1", port=0, max_body_bytes=4096),
         registry,
         version_info=BUILD,
@@ -187,84 +187,3 @@ async def running(
         await server.close()
         for thread in control.want_qr_threads:
             thread.join(timeout=5)
-
-
-# -- tests of the server's life ----------------------------------------------------------
-
-
-async def test_port_zero_reports_the_bound_port_and_close_frees_it() -> None:
-    async with running() as h:
-        assert h.server.port > 0
-        assert h.url == f"http://127.0.0.1:{h.server.port}"
-        async with h.request("GET", "/healthz", key=False) as response:
-            assert response.status == 200
-            assert await response.json() == {"status": "alive"}
-        port = h.server.port
-    with pytest.raises(ConnectionRefusedError):
-        socket.create_connection(("127.0.0.1", port), timeout=2).close()
-
-
-async def test_a_taken_port_is_a_config_error_naming_it() -> None:
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        with pytest.raises(ConfigError, match=f"http.host/http.port.*127.0.0.1:{port}"):
-            await start_http(
-                StatusBoard(),
-                _satisfies_protocol(RecordingControl(StatusBoard())),
-                HttpConfig(port=port),
-                CollectorRegistry(),
-                version_info=BUILD,
-                environ={},
-            )
-
-
-async def test_readyz_follows_the_supervisor_heartbeat() -> None:
-    async with running(options=HttpOptions(heartbeat_max_age=30.0)) as h:
-        async with h.request("GET", "/readyz", key=False) as response:
-            assert response.status == 503
-            assert "no heartbeat" in (await response.json())["reason"]
-        h.board.beat()
-        async with h.request("GET", "/readyz", key=False) as response:
-            assert response.status == 200
-            assert (await response.json())["ready"] is True
-
-
-async def test_readyz_uses_the_given_check_and_survives_its_failure() -> None:
-    answers: list[Any] = [(False, "instances not scheduled yet"), RuntimeError("boom")]
-
-    def ready() -> tuple[bool, str]:
-        answer = answers.pop(0)
-        if isinstance(answer, BaseException):
-            raise answer
-        return answer  # type: ignore[no-any-return]
-
-    async with running(ready=ready) as h:
-        async with h.request("GET", "/readyz", key=False) as response:
-            assert response.status == 503
-            assert (await response.json())["reason"] == "instances not scheduled yet"
-        async with h.request("GET", "/readyz", key=False) as response:
-            assert response.status == 503
-            assert "boom" not in await response.text()
-
-
-async def test_close_ends_open_long_polls_and_streams_promptly() -> None:
-    async with running() as h:
-        h.show_qr("a")
-        ref = h.board.require("a").qr_ref
-        hub_listening = asyncio.create_task(h.server.app[HUB].wait_for_listeners(2, "a"))
-        poll = asyncio.create_task(
-            _status_of(h, "/v1/instances/a/qr?format=json&wait=100", {"If-None-Match": f'"{ref}"'})
-        )
-        stream = asyncio.create_task(_status_of(h, "/v1/instances/a/events", {}))
-        await asyncio.wait_for(hub_listening, 10)
-        await asyncio.wait_for(h.server.close(), 10)
-        assert await asyncio.wait_for(poll, 10) == 304
-        assert await asyncio.wait_for(stream, 10) == 200
-
-
-async def _status_of(h: Harness, path: str, headers: dict[str, str]) -> int:
-    async with h.request("GET", path, headers=headers) as response:
-        await response.read()
-        return response.status

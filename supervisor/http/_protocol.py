@@ -9,12 +9,9 @@ from concurrent.futures import Executor
 from typing import Protocol, TypeVar
 
 from supervisor.settings import InstanceConfig
+from supervisor.verbs import Verb
 
 _T = TypeVar("_T")
-
-#: ``POST /v1/instances/{id}/<action>`` routes; each calls the :class:`Control` method of
-#: the same name.
-ACTIONS: tuple[str, ...] = ("start", "stop", "restart", "logout", "takeover", "reset")
 
 
 class Control(Protocol):
@@ -23,27 +20,13 @@ class Control(Protocol):
     Every method may block briefly (pykka tells and asks); the HTTP layer calls them on a
     worker thread, never on the event loop. Ids are already validated
     (``[A-Za-z0-9_-]{1,64}``). Unknown ids raise :class:`actors.errors.UnknownInstance`;
+    a supervisor that does not answer in time raises ``Busy`` (503, with ``retry_after``);
     refusals raise another :class:`actors.errors.WasupError` subclass whose message the
     client sees (409).
     """
 
-    def start(self, instance_id: str) -> None:
-        """Start the instance's browser (no-op if it runs)."""
-
-    def stop(self, instance_id: str) -> None:
-        """Close the instance's browser and stop scheduling it."""
-
-    def restart(self, instance_id: str) -> None:
-        """Close and start again (counts as a ``manual`` restart)."""
-
-    def logout(self, instance_id: str) -> None:
-        """Log the device out and clear its profile; the next start shows a QR."""
-
-    def takeover(self, instance_id: str) -> None:
-        """Take the session back now after a conflict ("Use here")."""
-
-    def reset(self, instance_id: str) -> None:
-        """Clear backoff, circuit breaker and parking: back to ``stopped``."""
+    def command(self, instance_id: str, verb: Verb) -> None:
+        """Give the instance one command (see :class:`supervisor.verbs.Verb`)."""
 
     def add(self, instance: InstanceConfig) -> None:
         """Add and persist an instance at run time; raise a WasupError if the id exists."""
@@ -57,9 +40,6 @@ class Control(Protocol):
         ``phone`` is the international number as digits only (country code first, no
         ``+``). Returns the 8-character code, with or without the middle dash.
         """
-
-    def want_qr(self, instance_id: str) -> None:
-        """Someone asked for the QR: start a stopped ``on_demand`` instance; else no-op."""
 
 
 async def call_off_loop(executor: Executor, fn: Callable[..., _T], *args: object) -> _T:

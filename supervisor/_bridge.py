@@ -17,29 +17,30 @@ import os
 import tempfile
 import threading
 from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import pykka
 
 from actors import WasupError
+from actors.errors import Busy
+from actors.logs import about
 from actors.messages import PairingCode
-from supervisor._root import Add, Command, GetRef, Remove
-from supervisor.config import parse_instance
+from supervisor._messages import Add, Command, GetRef, Remove
+from supervisor.config import instance_json, parse_instance
 from supervisor.settings import InstanceConfig, InstanceDefaults
+from supervisor.verbs import Verb
 
 log = logging.getLogger("wasup.control")
 
 RUNTIME_FILE = "instances.json"
+#: Seconds a client is told to wait after the supervisor did not answer in time: it is
+#: busy with a slow step (a close, a reload), which takes seconds, not minutes.
+RETRY_AFTER = 5.0
 
 
 class ConfigOwned(WasupError):
     """The instance is defined in the config file; change it there and reload."""
-
-
-class Busy(WasupError):
-    """The supervisor or the instance did not answer in time."""
 
 
 def load_runtime_instances(
@@ -64,7 +65,7 @@ def load_runtime_instances(
 def save_runtime_instances(state_dir: Path, instances: list[InstanceConfig]) -> None:
     """Write the run-time instances atomically."""
     state_dir.mkdir(parents=True, exist_ok=True)
-    payload = [{k: str(v) if k == "start" else v for k, v in asdict(c).items()} for c in instances]
+    payload = [instance_json(c) for c in instances]
     fd, tmp = tempfile.mkstemp(dir=state_dir, prefix=".instances.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -113,31 +114,13 @@ class SupervisorControl:
         try:
             return ref.ask(message, block=True, timeout=timeout)
         except pykka.Timeout:
-            raise Busy(f"{what}: no answer within {timeout:g} s; try again") from None
+            raise Busy(
+                f"{what}: no answer within {timeout:g} s; try again", retry_after=RETRY_AFTER
+            ) from None
 
-    def _command(self, instance_id: str, verb: str) -> None:
-        self._ask(self._root, Command(instance_id, verb), self._timeout, f"{verb} {instance_id}")
-
-    def start(self, instance_id: str) -> None:
-        self._command(instance_id, "start")
-
-    def stop(self, instance_id: str) -> None:
-        self._command(instance_id, "stop")
-
-    def restart(self, instance_id: str) -> None:
-        self._command(instance_id, "restart")
-
-    def logout(self, instance_id: str) -> None:
-        self._command(instance_id, "logout")
-
-    def takeover(self, instance_id: str) -> None:
-        self._command(instance_id, "takeover")
-
-    def reset(self, instance_id: str) -> None:
-        self._command(instance_id, "reset")
-
-    def want_qr(self, instance_id: str) -> None:
-        self._command(instance_id, "want_qr")
+    def command(self, instance_id: str, verb: Verb) -> None:
+        what = f"{verb.value} {instance_id}"
+        self._ask(self._root, Command(instance_id, verb), self._timeout, what)
 
     def add(self, instance: InstanceConfig) -> None:
         with self._lock:
@@ -145,7 +128,7 @@ class SupervisorControl:
             self._ask(self._root, Add(self._resolve(instance)), self._timeout, f"add {instance.id}")
             self._runtime[instance.id] = instance
             save_runtime_instances(self._state_dir, list(self._runtime.values()))
-        log.info("%s: added at run time", instance.id)
+        log.info("added at run time", extra=about(instance.id))
 
     def remove(self, instance_id: str) -> None:
         with self._lock:
@@ -157,7 +140,7 @@ class SupervisorControl:
             self._ask(self._root, Remove(instance_id), self._timeout, f"remove {instance_id}")
             if self._runtime.pop(instance_id, None) is not None:
                 save_runtime_instances(self._state_dir, list(self._runtime.values()))
-        log.info("%s: removed at run time", instance_id)
+        log.info("removed at run time", extra=about(instance_id))
 
     def pairing_code(self, instance_id: str, phone: str) -> str:
         # Ask the instance directly, so the root is not blocked while the page works.

@@ -1,0 +1,308 @@
+"""The root supervisor's decisions, as a pure planner: record + event + now -> steps.
+
+The root actor (``supervisor._root``) owns actor refs, spawning and timers; everything it
+decides about an instance comes from here, as a list of :data:`Step`: messages to tell the
+child, timers to arm or disarm, the circuit to show. Nothing here touches an actor, a
+clock, a thread or the StatusBoard, so every decision replays in a unit test with plain
+numbers for time (tests/test_plan.py).
+
+The root owns an instance's next start: the backoff's end, the conflict cooldown's end and
+the circuit's open period all arm the one ``next_start`` timer, and :attr:`Child.pending`
+says what its firing does. The child only shows the wait (``backoff``, ``circuit_open``,
+``next_attempt``) and starts when woken.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from actors import RUNNING, State
+from actors import messages as m
+from actors.logs import about
+from actors.messages import Event, Report
+from actors.vocabulary import Circuit, RestartReason, TimerName
+from supervisor.policy._breaker import Action, Breaker, Decision
+from supervisor.policy._budget import RestartBudget
+from supervisor.settings import InstanceConfig, StartPolicy
+from supervisor.verbs import Verb
+
+log = logging.getLogger("wasup.supervisor")
+
+
+@dataclass(frozen=True, slots=True)
+class Now:
+    """One moment on both clocks: policies count in ``mono``, children speak ``wall``."""
+
+    mono: float
+    """Monotonic seconds (policy windows, timers)."""
+    wall: float
+    """Epoch seconds (what the StatusBoard and the children show)."""
+
+    def wall_at(self, mono: float) -> float:
+        """The epoch time of monotonic time ``mono``."""
+        return self.wall + (mono - self.mono)
+
+
+@dataclass(frozen=True, slots=True)
+class BeginProbe:
+    """A pending next start that asks the breaker for a half-open probe when it is due."""
+
+
+Pending = m.Wake | m.Takeover | BeginProbe
+"""What the ``next_start`` timer does when it fires."""
+
+
+@dataclass
+class Child:
+    """The planner's record of one instance (the root keeps its ref and timers beside it)."""
+
+    config: InstanceConfig
+    """Its configuration."""
+    breaker: Breaker
+    """Its backoff, conflict cooldown and circuit breaker."""
+    operator_stopped: bool = False
+    """An operator stopped it: a QR request must not start it again behind their back."""
+    pending: Pending | None = None
+    """What the armed ``next_start`` timer does; None when none is armed."""
+
+    @property
+    def instance_id(self) -> str:
+        return self.config.id
+
+
+@dataclass(frozen=True, slots=True)
+class Tell:
+    """Tell the child ``message``."""
+
+    message: object
+    """One of :mod:`actors.messages`' commands."""
+
+
+@dataclass(frozen=True, slots=True)
+class Arm:
+    """(Re)arm a root timer for this instance."""
+
+    timer: TimerName
+    """``next_start`` or ``breaker_tick``."""
+    at: float
+    """Monotonic time it fires."""
+
+
+@dataclass(frozen=True, slots=True)
+class Disarm:
+    """Cancel a root timer for this instance (None: all of them)."""
+
+    timer: TimerName | None
+    """Which one, or None for every timer."""
+
+
+@dataclass(frozen=True, slots=True)
+class ShowCircuit:
+    """Write the breaker's circuit on the StatusBoard (if it differs)."""
+
+    circuit: Circuit
+    """The breaker's circuit now."""
+
+
+Step = Tell | Arm | Disarm | ShowCircuit
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyPlan:
+    """How a reload changes the supervised set."""
+
+    added: tuple[str, ...]
+    """Ids to spawn."""
+    removed: tuple[str, ...]
+    """Ids to end and forget."""
+    changed: tuple[str, ...]
+    """Ids whose configuration changed: end, then spawn with the new one."""
+
+
+def plan_apply(
+    current: Mapping[str, InstanceConfig], wanted: Sequence[InstanceConfig]
+) -> ApplyPlan:
+    """The difference between the supervised set and the wanted one, in the wanted order."""
+    by_id = {c.id: c for c in wanted}
+    return ApplyPlan(
+        added=tuple(i for i in by_id if i not in current),
+        removed=tuple(i for i in current if i not in by_id),
+        changed=tuple(i for i, c in by_id.items() if i in current and current[i] != c),
+    )
+
+
+def first_steps(config: InstanceConfig, *, replaced: State | None = None) -> list[Step]:
+    """What a newly spawned child is told: a boot start for ``always``; a ``reload``
+    restart when it replaces an actor (config changed) whose browser was running."""
+    if replaced is not None and replaced in RUNNING:
+        return [Tell(m.Start(RestartReason.RELOAD))]
+    if config.start is StartPolicy.ALWAYS:
+        return [Tell(m.Start(RestartReason.BOOT))]
+    return []
+
+
+class Planner:
+    """Turns events into steps for one child at a time; holds the global restart budget."""
+
+    def __init__(self, budget: RestartBudget) -> None:
+        self._budget = budget
+
+    # -- events ------------------------------------------------------------------------------
+
+    def on_report(self, child: Child, report: Report, now: Now) -> list[Step]:
+        """A child reported ``report`` (already checked to come from its current actor)."""
+        steps = self._on_report(child, report, now)
+        return [*steps, ShowCircuit(child.breaker.circuit)]
+
+    def _on_report(self, child: Child, report: Report, now: Now) -> list[Step]:
+        breaker = child.breaker
+        # A half-open probe proves itself only by staying connected (docs/design.md): a QR
+        # says nothing about whether the conflict is over.
+        probing = breaker.circuit is not Circuit.CLOSED
+        if report.event is Event.CONNECTED or (report.event is Event.QR and not probing):
+            steps = [_arm(TimerName.BREAKER_TICK, breaker.on_stable(now.mono))]
+            if report.event is Event.CONNECTED:
+                steps.append(Tell(m.SetAttempts(breaker.attempts)))
+            return steps
+        breaker.on_unstable(now.mono)
+        if report.event is Event.CRASHED:
+            decision = breaker.on_crash(now.mono, report.detail)
+        elif report.event is Event.CONFLICT:
+            decision = breaker.on_conflict(now.mono, report.detail)
+        elif report.event is Event.TERMINAL:
+            decision = breaker.on_terminal(now.mono, report.detail)
+        else:
+            return []
+        return self._decide(child, decision, now, report.generation)
+
+    def on_command(self, child: Child, verb: Verb, now: Now) -> list[Step]:
+        """An operator's (or the API's) ``verb`` for this child."""
+        steps = self._on_command(child, verb, now)
+        return [*steps, ShowCircuit(child.breaker.circuit)]
+
+    def _on_command(self, child: Child, verb: Verb, now: Now) -> list[Step]:
+        breaker = child.breaker
+        child.operator_stopped = verb is Verb.STOP or (
+            child.operator_stopped and verb in (Verb.WANT_QR, Verb.TAKEOVER, Verb.LOGOUT)
+        )
+        if verb is Verb.WANT_QR:
+            if child.operator_stopped:
+                log.info("QR wanted, but an operator stopped it; not starting", extra=_of(child))
+                return []
+            return [Tell(m.WantQr())]
+        if verb is Verb.START:
+            if breaker.open_until is not None:
+                return self._decide(child, breaker.begin_probe(now.mono, force=True), now)
+            return [Tell(m.Start(RestartReason.MANUAL))]
+        if verb is Verb.RESET:
+            breaker.reset()
+            child.pending = None
+            steps: list[Step] = [Disarm(None), ShowCircuit(breaker.circuit), Tell(m.Reset())]
+            if child.config.start is StartPolicy.ALWAYS:
+                steps.append(Tell(m.Start(RestartReason.BOOT)))
+            return steps
+        if verb is Verb.STOP:
+            # An operator's stop outranks a pending start, probe or breaker tick.
+            breaker.on_unstable(now.mono)
+            child.pending = None
+            return [Disarm(None), Tell(m.Stop())]
+        if verb is Verb.RESTART:
+            # A new browser now: whatever start was pending is moot.
+            child.pending = None
+            return [Disarm(TimerName.NEXT_START), Tell(m.Restart(RestartReason.MANUAL))]
+        if verb is Verb.TAKEOVER:
+            steps = []
+            if isinstance(child.pending, m.Takeover):
+                child.pending = None  # the operator takes it back before the cooldown ends
+                steps.append(Disarm(TimerName.NEXT_START))
+            return [*steps, Tell(m.Takeover())]
+        if verb is Verb.LOGOUT:
+            # Without a browser the profile goes and a scheduled start stays.
+            return [Tell(m.Logout())]
+        raise AssertionError(f"unhandled verb {verb!r}")
+
+    def on_timer(self, child: Child, timer: TimerName, now: Now) -> list[Step]:
+        """The root's ``timer`` for this child fired (already checked to be the live one)."""
+        breaker = child.breaker
+        if timer is TimerName.NEXT_START:
+            pending, child.pending = child.pending, None
+            if isinstance(pending, BeginProbe):
+                steps = self._decide(child, breaker.begin_probe(now.mono), now)
+            elif pending is None:
+                steps = []
+            else:
+                steps = [Tell(pending)]
+        elif timer is TimerName.BREAKER_TICK:
+            breaker.tick(now.mono)
+            steps = [
+                Tell(m.SetAttempts(breaker.attempts)),
+                _arm(TimerName.BREAKER_TICK, breaker.tick_due()),
+            ]
+        else:
+            raise AssertionError(f"{timer} is not a root timer")
+        return [*steps, ShowCircuit(breaker.circuit)]
+
+    def on_replaced(self, child: Child, now: Now) -> list[Step]:
+        """The child's actor died and a new one took its place: a crash, with backoff."""
+        decision = child.breaker.on_crash(now.mono, "actor died")
+        return [*self._decide(child, decision, now), ShowCircuit(child.breaker.circuit)]
+
+    # -- decisions ---------------------------------------------------------------------------
+
+    def _decide(
+        self, child: Child, decision: Decision, now: Now, generation: int | None = None
+    ) -> list[Step]:
+        """The steps that carry out ``decision``; ``generation`` ties it to the browser it
+        answers (the child drops it if that browser is gone or an operator stopped it)."""
+        reason = decision.reason + (f": {decision.detail}" if decision.detail else "")
+        log.info("%s (%s)", decision.action.value, reason, extra=_of(child))
+        at = decision.at if decision.at is not None else now.mono
+        if decision.action is Action.RESTART_AT:
+            # A restart while the circuit is not closed can only be its half-open probe.
+            why = (
+                RestartReason.PROBE
+                if child.breaker.circuit is Circuit.HALF_OPEN
+                else RestartReason.CRASH
+            )
+            if not self._budget.try_acquire(now.mono):
+                at = max(at, self._budget.next_free(now.mono))
+                log.warning("restart storm: waits until the restart budget frees", extra=_of(child))
+                self._budget.try_acquire(at)
+            if at <= now.mono and why is RestartReason.PROBE:
+                child.pending = None
+                return [Disarm(TimerName.NEXT_START), Tell(m.Start(why))]
+            schedule = m.Schedule(
+                State.BACKOFF,
+                at=now.wall_at(at),
+                reason=reason,
+                attempts=child.breaker.attempts,
+                generation=generation,
+            )
+            return self._wait(child, m.Wake(why, generation), schedule, at)
+        if decision.action is Action.TAKEOVER_AT:
+            schedule_takeover = m.ScheduleTakeover(now.wall_at(at), generation=generation)
+            return self._wait(child, m.Takeover(generation), schedule_takeover, at)
+        if decision.action is Action.OPEN_CIRCUIT_UNTIL:
+            schedule = m.Schedule(
+                State.CIRCUIT_OPEN, at=now.wall_at(at), reason=reason, generation=generation
+            )
+            return self._wait(child, BeginProbe(), schedule, at)
+        if decision.action is Action.PARK:
+            child.pending = None
+            return [Disarm(TimerName.NEXT_START), Tell(m.Park(reason, generation=generation))]
+        return []
+
+    @staticmethod
+    def _wait(child: Child, pending: Pending, show: object, at: float) -> list[Step]:
+        child.pending = pending
+        return [Tell(show), Arm(TimerName.NEXT_START, at)]
+
+
+def _arm(timer: TimerName, at: float | None) -> Step:
+    return Disarm(timer) if at is None else Arm(timer, at)
+
+
+def _of(child: Child) -> dict[str, str]:
+    return about(child.instance_id)
