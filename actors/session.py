@@ -24,6 +24,7 @@ from playwright.async_api import Error as PlaywrightError
 from actors.chromium import USER_AGENT, launch_flags
 from actors.driver import Driver
 from actors.errors import WasupError
+from actors.logs import InstanceLog
 from actors.messages import BrowserGone, PageReport
 from actors.procs import clear_profile_locks, kill_profile_processes, profile_processes
 from actors.selectors import Selectors
@@ -76,6 +77,7 @@ class Session:
     ) -> None:
         self._driver = driver
         self._cfg = cfg
+        self._log = InstanceLog(log, cfg.instance_id)
         self._selectors = selectors
         self._script = _DETECTOR.replace("__WASUP_CONFIG__", selectors.to_json())
         self.generation = generation
@@ -100,7 +102,7 @@ class Session:
         # A previous daemon or driver that died may have left the profile's browser running
         # and its lock files behind; either would make this launch fail or double-connect.
         if kill_profile_processes(cfg.profile_dir):
-            log.warning("%s: killed a leftover browser on %s", cfg.instance_id, cfg.profile_dir)
+            self._log.warning("killed a leftover browser on %s", cfg.profile_dir)
         clear_profile_locks(cfg.profile_dir)
         self._unsubscribe_death = self._driver.on_driver_death(
             lambda: self._died("the Playwright driver died")
@@ -171,7 +173,7 @@ class Session:
         if self._closing or self._gone:
             return
         self._gone = True
-        log.warning("%s: %s (generation %d)", self._cfg.instance_id, reason, self.generation)
+        self._log.warning("%s (generation %d)", reason, self.generation)
         self._post(BrowserGone(self.generation, reason))
 
     async def _screenshot_unknown(self) -> None:
@@ -182,9 +184,9 @@ class Session:
         path = directory / f"{self._cfg.instance_id}-unknown-{int(time.time())}.png"
         try:
             await page.screenshot(path=str(path))
-            log.warning("%s: unknown screen, screenshot at %s", self._cfg.instance_id, path)
+            self._log.warning("unknown screen, screenshot at %s", path)
         except PlaywrightError as exc:
-            log.warning("%s: unknown screen, screenshot failed: %s", self._cfg.instance_id, exc)
+            self._log.warning("unknown screen, screenshot failed: %s", exc)
 
     # -- actions -------------------------------------------------------------------------
 
@@ -235,7 +237,7 @@ class Session:
             await self._close_context(context)
         profile = self._cfg.profile_dir
         if kill_profile_processes(profile):
-            log.warning("%s: killed browser processes left after close", self._cfg.instance_id)
+            self._log.warning("killed browser processes left after close")
         # The kill is asynchronous; wait (briefly) until the profile is really free, so the
         # next launch on it cannot meet the old browser.
         for _ in range(100):
@@ -248,7 +250,7 @@ class Session:
         try:
             await asyncio.wait_for(context.close(), self._cfg.close_timeout)
         except (TimeoutError, PlaywrightError) as exc:
-            log.warning("%s: graceful close failed (%s); killing", self._cfg.instance_id, exc)
+            self._log.warning("graceful close failed (%s); killing", exc)
             kill_profile_processes(self._cfg.profile_dir)
 
 

@@ -4,8 +4,9 @@ Actors write their own instance's record (one writer per field: the root supervi
 only ``circuit``, through :meth:`StatusBoard.change`, which edits the latest record under
 the lock); HTTP handlers, the SSE
 stream and the metrics collector read snapshots without ever asking an actor, so a busy or
-stuck actor cannot block the event loop. Subscribers hear of every change; they are called
-on the writer's thread and must only hand the change on (e.g. ``loop.call_soon_threadsafe``).
+stuck actor cannot block the event loop. Subscribers hear of every change in sequence order
+(writers take turns to notify), on the writer's thread, so they must only hand the change on
+(e.g. ``loop.call_soon_threadsafe``) and never write to the board themselves.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 
 from actors.errors import UnknownInstance
 from actors.lifecycle import State, check_move
+from actors.logs import about
 from actors.vocabulary import Circuit, RestartReason
 
 log = logging.getLogger("wasup.status")
@@ -127,6 +129,9 @@ class StatusBoard:
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
         self._lock = threading.Lock()
+        # Held from a commit until its subscribers have heard of it, so they hear of the
+        # changes in sequence order; readers never take it.
+        self._turn = threading.Lock()
         self._records: Mapping[str, InstanceStatus] = MappingProxyType({})
         self._subscribers: list[Subscriber] = []
         self._seq = 0
@@ -152,6 +157,11 @@ class StatusBoard:
         """Every record at one moment; the mapping never changes afterwards."""
         return self._records
 
+    def view(self) -> tuple[int, Mapping[str, InstanceStatus]]:
+        """The sequence number of the last change and every record as of it, together."""
+        with self._lock:
+            return self._seq, self._records
+
     def now(self) -> float:
         return self._clock()
 
@@ -159,32 +169,35 @@ class StatusBoard:
 
     def add(self, instance_id: str) -> InstanceStatus:
         """Add a stopped instance (or return the existing record)."""
-        with self._lock:
-            existing = self._records.get(instance_id)
-            if existing is not None:
-                return existing
-            record = InstanceStatus(instance_id=instance_id, since=self._clock())
-            change = self._commit(instance_id, None, record)
-        self._notify(change)
+        with self._turn:
+            with self._lock:
+                existing = self._records.get(instance_id)
+                if existing is not None:
+                    return existing
+                record = InstanceStatus(instance_id=instance_id, since=self._clock())
+                change = self._commit(instance_id, None, record)
+            self._notify(change)
         return record
 
     def remove(self, instance_id: str) -> None:
-        with self._lock:
-            old = self._records.get(instance_id)
-            if old is None:
-                return
-            change = self._commit(instance_id, old, None)
-        self._notify(change)
+        with self._turn:
+            with self._lock:
+                old = self._records.get(instance_id)
+                if old is None:
+                    return
+                change = self._commit(instance_id, old, None)
+            self._notify(change)
 
     def move(self, instance_id: str, dst: State, **changes: Any) -> InstanceStatus:
         """Apply one lifecycle move (checked against the table), plus field changes."""
-        with self._lock:
-            old = self._require_locked(instance_id)
-            check_move(old.state, dst, instance_id=instance_id)
-            new = dataclasses.replace(old, state=dst, since=self._clock(), **changes)
-            change = self._commit(instance_id, old, new)
-        log.info("%s: %s -> %s", instance_id, old.state.value, dst.value)
-        self._notify(change)
+        with self._turn:
+            with self._lock:
+                old = self._require_locked(instance_id)
+                check_move(old.state, dst, instance_id=instance_id)
+                new = dataclasses.replace(old, state=dst, since=self._clock(), **changes)
+                change = self._commit(instance_id, old, new)
+            log.info("%s -> %s", old.state.value, dst.value, extra=about(instance_id))
+            self._notify(change)
         return new
 
     def change(
@@ -196,14 +209,15 @@ class StatusBoard:
         """Change fields other than the state, by keyword or with an ``edit`` function."""
         if "state" in changes:
             raise TypeError("use move() to change the state")
-        with self._lock:
-            old = self._require_locked(instance_id)
-            new = edit(old) if edit is not None else old
-            new = dataclasses.replace(new, **changes)
-            if new.state is not old.state:
-                raise TypeError("use move() to change the state")
-            change = self._commit(instance_id, old, new)
-        self._notify(change)
+        with self._turn:
+            with self._lock:
+                old = self._require_locked(instance_id)
+                new = edit(old) if edit is not None else old
+                new = dataclasses.replace(new, **changes)
+                if new.state is not old.state:
+                    raise TypeError("use move() to change the state")
+                change = self._commit(instance_id, old, new)
+            self._notify(change)
         return new
 
     def count_launch(self, result: str) -> None:

@@ -26,7 +26,7 @@ from actors.lifecycle import State
 from actors.status import StatusBoard
 from actors.vocabulary import RestartReason
 from supervisor.http import BuildInfo, HttpServer, start_http
-from supervisor.http._keys import HUB, QR_CACHE
+from supervisor.http._keys import FEED, QR_CACHE
 from supervisor.settings import HttpConfig, InstanceConfig
 from supervisor.verbs import Verb
 
@@ -180,7 +180,7 @@ async def bench_metrics(srv: ServerThread, repeat: int) -> list[tuple[str, str]]
 
 
 async def bench_long_poll(board: StatusBoard, srv: ServerThread, rounds: int) -> list[float]:
-    hub = srv.server.app[HUB]
+    hub = srv.server.app[FEED]
     latencies = []
     async with aiohttp.ClientSession() as session:
         for version in range(1, rounds + 1):

@@ -29,7 +29,7 @@ from typing import IO, Any
 import pykka
 from prometheus_client import CollectorRegistry
 
-from actors import StatusBoard, WasupError, find_chromium
+from actors import Change, StatusBoard, WasupError, find_chromium
 from actors.driver import Driver
 from actors.instance import profile_dir
 from actors.logs import about
@@ -171,7 +171,7 @@ class Daemon:
             )
         ).result(timeout=30)
         self.driver.submit(self._start_background()).result(timeout=10)
-        self.board.subscribe(lambda _change: self._status_changed())
+        self.board.subscribe(self._on_change)
         self.notifier.ready(status_line(self.board))
         log.info(
             "wasup up: %d instances, HTTP on %s%s",
@@ -214,8 +214,20 @@ class Daemon:
         ]
 
     _last_status = ""
+    _status_queued = False
+
+    def _on_change(self, _change: Change) -> None:
+        # Runs on the writer's thread: hand over to the io loop, at most one pass queued
+        # (a burst of changes needs one status line, and the socket write is not the
+        # writer's business).
+        if not self._status_queued:
+            self._status_queued = True
+            # A closed loop means shutting down: no status line to send.
+            with contextlib.suppress(RuntimeError):
+                self.driver.call_later(0, self._status_changed)
 
     def _status_changed(self) -> None:
+        self._status_queued = False  # before reading: a change from now on queues again
         line = status_line(self.board)
         if line != self._last_status:
             self._last_status = line

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -15,8 +14,8 @@ import pytest
 from actors.lifecycle import State
 from actors.status import Change, InstanceStatus, StatusBoard
 from supervisor.http import HttpOptions
-from supervisor.http._events import Hub
-from supervisor.http._keys import HUB
+from supervisor.http._events import BoardFeed
+from supervisor.http._keys import FEED
 from tests.http_harness import Harness, make_ref, running
 
 TIMEOUT = 10
@@ -157,7 +156,7 @@ async def test_idle_streams_get_keepalive_comments_and_stay_open() -> None:
 
 
 async def test_a_client_that_falls_too_far_behind_is_cut_off(h: Harness) -> None:
-    hub = h.server.app[HUB]
+    hub = h.server.app[FEED]
     async with hub.listen(None) as listener:
         h.board.add("a")
         for n in range(1100):  # more than sse_max_queue (1000)
@@ -175,66 +174,18 @@ def _change(seq: int, old: InstanceStatus | None, new: InstanceStatus | None) ->
     return Change(seq=seq, old=old, new=new)
 
 
-async def test_hub_puts_changes_back_in_board_order() -> None:
-    hub = Hub(StatusBoard())
-    hub.open()
-    a = InstanceStatus("a")
-    b = InstanceStatus("b")
-    async with hub.listen() as listener:
-        hub.receive(_change(1, None, a))
-        hub.receive(_change(3, None, b))  # 2 is still on its way from another thread
-        hub.receive(_change(2, a, InstanceStatus("a", state=State.STARTING)))
-        got = [listener.queue.get_nowait() for _ in range(3)]
-    assert [c.seq for c in got if c is not None] == [1, 2, 3]
-    assert hub.seq == 3
-    assert hub.records()["a"].state is State.STARTING
-    hub.close()
-
-
-async def test_hub_gives_up_on_a_gap_that_never_closes() -> None:
-    hub = Hub(StatusBoard())
-    hub.open()
-    async with hub.listen() as listener:
-        hub.receive(_change(1, None, InstanceStatus("a")))
-        hub.receive(_change(3, None, InstanceStatus("b")))
-        first = await asyncio.wait_for(listener.queue.get(), TIMEOUT)
-        third = await asyncio.wait_for(listener.queue.get(), TIMEOUT)  # after GAP_TIMEOUT
-    assert first is not None
-    assert third is not None
-    assert (first.seq, third.seq) == (1, 3)
-    hub.close()
-
-
-async def test_hub_reorders_a_real_board_race_between_two_writers() -> None:
+async def test_the_feed_skips_changes_already_in_its_mirror_and_keeps_board_order() -> None:
     board = StatusBoard()
-    entered, gate = threading.Event(), threading.Event()
-
-    def slow_first_subscriber(change: Change) -> None:
-        # Holds writer A between its commit and the hub's notification, as a thread switch
-        # at the wrong moment would.
-        if change.new is not None and change.new.instance_id == "a" and change.new.attempts:
-            entered.set()
-            gate.wait(TIMEOUT)
-
-    board.subscribe(slow_first_subscriber)
-    board.add("a")
-    board.add("b")
-    hub = Hub(board)
+    board.add("a")  # seq 1, in the mirror open() reads
+    hub = BoardFeed(board)
     hub.open()
-    board.change("b", screen="qr")  # seq 3: the first change the hub sees sets its baseline
-    await asyncio.sleep(0)
+    assert hub.seq == 1 and set(hub.records()) == {"a"}
     async with hub.listen() as listener:
-        writer_a = threading.Thread(target=board.change, args=("a",), kwargs={"attempts": 1})
-        writer_a.start()
-        assert await asyncio.to_thread(entered.wait, TIMEOUT)
-        board.change("b", attempts=1)  # committed after A's change, notified before it
-        await asyncio.sleep(0)  # the hub takes B's change now and must hold it
-        assert listener.queue.empty()
-        gate.set()
-        await asyncio.to_thread(writer_a.join, TIMEOUT)
-        first = await asyncio.wait_for(listener.queue.get(), TIMEOUT)
-        second = await asyncio.wait_for(listener.queue.get(), TIMEOUT)
-    assert first is not None
-    assert second is not None
-    assert [(c.seq, c.new and c.new.instance_id) for c in (first, second)] == [(4, "a"), (5, "b")]
+        hub.receive(_change(1, None, InstanceStatus("a")))  # the same change, arriving late
+        board.change("a", attempts=1)
+        board.add("b")
+        await asyncio.sleep(0)
+        got = [listener.queue.get_nowait() for _ in range(listener.queue.qsize())]
+    assert [c.seq for c in got if c is not None] == [2, 3]
+    assert hub.seq == 3 and hub.records()["a"].attempts == 1
     hub.close()

@@ -13,7 +13,7 @@ from pyzbar import pyzbar
 
 from actors.errors import WasupError
 from actors.lifecycle import State
-from supervisor.http._keys import HUB, QR_CACHE
+from supervisor.http._keys import FEED, QR_CACHE
 from supervisor.http._qr import encode
 from supervisor.settings import HttpConfig
 from tests.http_harness import KEY, Harness, make_ref, running
@@ -122,7 +122,7 @@ async def test_long_poll_answers_with_the_next_ref_written_by_another_thread(h: 
     old = h.show_qr("a")
     new = make_ref()
     poll = asyncio.create_task(_json(h, f"/v1/instances/a/qr?format=json&wait={WAIT}", old))
-    await asyncio.wait_for(h.server.app[HUB].wait_for_listeners(1, "a"), WAIT)
+    await asyncio.wait_for(h.server.app[FEED].wait_for_listeners(1, "a"), WAIT)
     assert not poll.done()
     await asyncio.to_thread(h.board.change, "a", qr_ref=new, qr_since=h.board.now())
     status, body = await asyncio.wait_for(poll, WAIT)
@@ -133,7 +133,7 @@ async def test_long_poll_answers_with_the_next_ref_written_by_another_thread(h: 
 async def test_long_poll_answers_409_when_the_qr_goes_away(h: Harness) -> None:
     old = h.show_qr("a")
     poll = asyncio.create_task(_json(h, f"/v1/instances/a/qr?wait={WAIT}", old))
-    await asyncio.wait_for(h.server.app[HUB].wait_for_listeners(1, "a"), WAIT)
+    await asyncio.wait_for(h.server.app[FEED].wait_for_listeners(1, "a"), WAIT)
     await asyncio.to_thread(h.board.move, "a", State.SYNCING, qr_ref=None, qr_since=None)
     status, body = await asyncio.wait_for(poll, WAIT)
     assert status == 409
@@ -151,7 +151,7 @@ async def test_long_poll_from_connected_waits_through_logout_for_the_new_qr(h: H
     h.show_qr("a")
     h.board.move("a", State.CONNECTED, qr_ref=None, qr_since=None)
     poll = asyncio.create_task(_json(h, f"/v1/instances/a/qr?format=json&wait={WAIT}", None))
-    await asyncio.wait_for(h.server.app[HUB].wait_for_listeners(1, "a"), WAIT)
+    await asyncio.wait_for(h.server.app[FEED].wait_for_listeners(1, "a"), WAIT)
     await asyncio.to_thread(h.board.move, "a", State.LOGGED_OUT)
     new = make_ref()
     await asyncio.to_thread(h.board.move, "a", State.QR, qr_ref=new, qr_since=1.0)

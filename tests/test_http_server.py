@@ -12,7 +12,7 @@ from prometheus_client.registry import CollectorRegistry
 from actors.errors import ConfigError
 from actors.status import StatusBoard
 from supervisor.http import HttpOptions, start_http
-from supervisor.http._keys import HUB
+from supervisor.http._keys import FEED
 from supervisor.settings import HttpConfig
 from tests.http_harness import BUILD, Harness, RecordingControl, running, satisfies_protocol
 
@@ -78,7 +78,7 @@ async def test_close_ends_open_long_polls_and_streams_promptly() -> None:
     async with running() as h:
         h.show_qr("a")
         ref = h.board.require("a").qr_ref
-        hub_listening = asyncio.create_task(h.server.app[HUB].wait_for_listeners(2, "a"))
+        hub_listening = asyncio.create_task(h.server.app[FEED].wait_for_listeners(2, "a"))
         poll = asyncio.create_task(
             _status_of(h, "/v1/instances/a/qr?format=json&wait=100", {"If-None-Match": f'"{ref}"'})
         )

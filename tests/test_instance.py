@@ -13,6 +13,7 @@ from actors import messages as m
 from actors.driver import Driver
 from actors.messages import Event
 from actors.procs import profile_processes
+from actors.vocabulary import RestartReason
 from simulator import SimSettings, run_in_thread
 from simulator.phone import PhoneClient
 from tests.actor_harness import (
@@ -236,13 +237,18 @@ def test_operator_logout_deletes_the_profile_and_shows_a_new_qr(
     h.wait_for("a", lambda r: r.state is State.QR and r.qr_ref is not None, what="a fresh QR")
 
 
-def test_scheduled_backoff_starts_again(h: Harness, phone: PhoneClient) -> None:
+def test_a_backoff_waits_for_the_roots_wake(h: Harness, phone: PhoneClient) -> None:
     ref = h.spawn("a")
-    ref.tell(m.Schedule(State.BACKOFF, at=h.board.now() + 0.5, reason="test", attempts=1))
-    waiting = h.wait_state("a", State.BACKOFF)
+    ref.ask(m.Schedule(State.BACKOFF, at=h.board.now() + 0.5, reason="test", attempts=1))
+    waiting = h.board.require("a")
+    assert waiting.state is State.BACKOFF
     assert waiting.next_attempt is not None and waiting.attempts == 1
+    # The root owns the next start: the child does not wake by itself.
+    ref.ask(m.Wake(RestartReason.CRASH))
     started = h.wait_state("a", State.QR)
     assert started.restarts.get("crash") == 1
+    ref.ask(m.Wake(RestartReason.CRASH))  # a late wake finds it running: ignored
+    assert h.board.require("a").generation == started.generation
 
 
 def test_park_refuses_starts_until_reset(h: Harness, phone: PhoneClient) -> None:
@@ -274,6 +280,7 @@ def test_a_takeover_request_while_waiting_keeps_the_scheduled_start(
     ref = h.spawn("a")
     ref.tell(m.Schedule(State.BACKOFF, at=h.board.now() + 0.5, reason="test", attempts=1))
     ref.tell(m.Takeover())  # nothing to take over: must not cancel the wake-up
+    ref.tell(m.Wake(RestartReason.CRASH))
     started = h.wait_state("a", State.QR)
     assert started.restarts.get("crash") == 1
 

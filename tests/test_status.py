@@ -128,3 +128,32 @@ def test_histogram_is_cumulative() -> None:
     buckets, total, count = hist.snapshot()
     assert buckets == [(1.0, 2), (2.0, 3), (float("inf"), 4)]
     assert (total, count) == (6.0, 4)
+
+
+def test_subscribers_hear_of_changes_in_board_order_across_writers() -> None:
+    board = StatusBoard()
+    board.add("a")
+    board.add("b")
+    entered, gate = threading.Event(), threading.Event()
+    heard: list[tuple[int, str]] = []
+
+    def slow_for_a(change: Change) -> None:
+        # Holds writer A between its commit and its notification, as a thread switch at the
+        # wrong moment would.
+        if change.new is not None and change.new.instance_id == "a" and change.new.attempts:
+            entered.set()
+            gate.wait(10)
+
+    board.subscribe(slow_for_a)
+    board.subscribe(lambda c: heard.append((c.seq, c.new.instance_id if c.new else "")))
+    writer_a = threading.Thread(target=board.change, args=("a",), kwargs={"attempts": 1})
+    writer_a.start()
+    assert entered.wait(10)
+    writer_b = threading.Thread(target=board.change, args=("b",), kwargs={"attempts": 1})
+    writer_b.start()
+    writer_b.join(0.2)  # B waits for A's notification to finish: it cannot overtake it
+    assert heard == []
+    gate.set()
+    writer_a.join(10)
+    writer_b.join(10)
+    assert heard == [(3, "a"), (4, "b")]

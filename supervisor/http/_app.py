@@ -16,13 +16,13 @@ from actors.status import StatusBoard
 from supervisor.http import _commands, _instances, _stream
 from supervisor.http._auth import Access, check, load_keys
 from supervisor.http._commands import Handler
-from supervisor.http._events import Hub
+from supervisor.http._events import BoardFeed
 from supervisor.http._keys import (
     BOARD,
     CONFIG,
     CONTROL,
     CONTROL_EXECUTOR,
-    HUB,
+    FEED,
     INSTANCE_DEFAULTS,
     KEYS,
     OPENAPI,
@@ -203,11 +203,11 @@ def make_app(
         control_pool = ThreadPoolExecutor(opts.control_workers, thread_name_prefix="http-control")
         render_pool = ThreadPoolExecutor(2, thread_name_prefix="http-render")
         unregister = register_metrics(registry, board, build)
-        hub = Hub(board, max_queue=opts.sse_max_queue)
+        hub = BoardFeed(board, max_queue=opts.sse_max_queue)
         hub.open()
         app[CONTROL_EXECUTOR] = control_pool
         app[RENDER_EXECUTOR] = render_pool
-        app[HUB] = hub
+        app[FEED] = hub
         app[QR_CACHE] = QrCache(render_pool, opts.qr_cache_refs)
         try:
             yield
@@ -219,7 +219,7 @@ def make_app(
             render_pool.shutdown(wait=False, cancel_futures=True)
 
     async def end_streams(app: web.Application) -> None:
-        app[HUB].close()  # open SSE streams and long-polls return now
+        app[FEED].close()  # open SSE streams and long-polls return now
 
     app.cleanup_ctx.append(resources)
     app.on_shutdown.append(end_streams)

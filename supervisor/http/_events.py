@@ -1,10 +1,10 @@
 """Fan-out of StatusBoard changes to SSE streams and long-polls, on the event loop, in order.
 
-The board calls its subscribers on the writer's thread (an actor); the hub's subscriber only
-hands the change to the loop. On the loop the hub puts changes back in board order (two
-actors may notify out of order, as the board notifies outside its lock), keeps a mirror of
-the records as of the last change it delivered (so a new stream's snapshot and the events
-after it fit together exactly), and queues each change for every listener that wants it.
+The board calls its subscribers in sequence order on the writer's thread (an actor); the
+feed's subscriber only hands the change to the loop, whose queue keeps that order. On the loop
+the feed keeps a mirror of the records as of the last change it delivered (so a new stream's
+snapshot and the events after it fit together exactly), and queues each change for every
+listener that wants it.
 """
 
 from __future__ import annotations
@@ -19,13 +19,9 @@ from actors.status import Change, InstanceStatus, StatusBoard
 
 log = logging.getLogger("wasup.http")
 
-#: How long a gap in the board's sequence numbers may stay open before the hub gives up
-#: waiting for the missing change (a notify that raced another writer arrives in microseconds).
-GAP_TIMEOUT = 0.05
-
 
 class Listener:
-    """One consumer's queue of changes; ``closed`` once the hub shuts down or it overflowed."""
+    """One consumer's queue of changes; ``closed`` once the feed shuts down or it overflowed."""
 
     def __init__(self, instance_id: str | None, max_queue: int) -> None:
         self.instance_id = instance_id
@@ -45,7 +41,7 @@ class Listener:
         self.queue.put_nowait(change)
 
 
-class Hub:
+class BoardFeed:
     """Delivers board changes to listeners on one event loop."""
 
     def __init__(self, board: StatusBoard, *, max_queue: int = 1000) -> None:
@@ -55,9 +51,6 @@ class Hub:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self._records: Mapping[str, InstanceStatus] = MappingProxyType({})
-        self._next_seq: int | None = None
-        self._held: dict[int, Change] = {}
-        self._gap_timer: asyncio.TimerHandle | None = None
         self._closed = False
         self._listeners_changed = asyncio.Condition()
         self.seq = 0
@@ -69,9 +62,9 @@ class Hub:
         """Subscribe to the board; call on the loop that will serve the listeners."""
         self._loop = asyncio.get_running_loop()
         self._unsubscribe = self._board.subscribe(self._from_board)
-        # Taken after subscribing: changes committed in between arrive again later and are
-        # applied on top, so the mirror converges.
-        self._records = self._board.snapshot()
+        # Taken after subscribing: a change committed in between arrives too, and its
+        # sequence number says it is in the mirror already.
+        self.seq, self._records = self._board.view()
 
     def close(self) -> None:
         """Unsubscribe and end every listener (streams and long-polls return)."""
@@ -79,8 +72,6 @@ class Hub:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
-        if self._gap_timer is not None:
-            self._gap_timer.cancel()
         for listeners in self._listeners.values():
             for listener in listeners:
                 listener.offer(None)
@@ -131,33 +122,10 @@ class Hub:
             loop.call_soon_threadsafe(self.receive, change)
 
     def receive(self, change: Change) -> None:
-        """Take one change on the loop; deliver it and any held ones now in order."""
-        if self._closed:
-            return
-        if self._next_seq is None or change.seq <= self._next_seq:
-            # First change, in order, or one so late its gap was already given up on.
-            self._deliver(change)
-        else:
-            self._held[change.seq] = change
-            if self._gap_timer is None:
-                loop = asyncio.get_running_loop()
-                self._gap_timer = loop.call_later(GAP_TIMEOUT, self._give_up_gap)
-        self._deliver_held()
-
-    def _deliver_held(self) -> None:
-        while self._next_seq in self._held:
-            self._deliver(self._held.pop(self._next_seq))
-        if not self._held and self._gap_timer is not None:
-            self._gap_timer.cancel()
-            self._gap_timer = None
-
-    def _give_up_gap(self) -> None:
-        self._gap_timer = None
-        if self._held:
-            first = min(self._held)
-            log.warning("board change(s) %d..%d never arrived", self._next_seq, first - 1)
-            self._next_seq = first
-            self._deliver_held()
+        """Take one change on the loop and deliver it (the board's order is the loop's)."""
+        if self._closed or change.seq <= self.seq:
+            return  # in the mirror already (committed before open() read it)
+        self._deliver(change)
 
     def _deliver(self, change: Change) -> None:
         record = change.new if change.new is not None else change.old
@@ -169,9 +137,7 @@ class Hub:
         else:
             records[record.instance_id] = change.new
         self._records = MappingProxyType(records)
-        self.seq = max(self.seq, change.seq)
-        if self._next_seq is None or change.seq >= self._next_seq:
-            self._next_seq = change.seq + 1
+        self.seq = change.seq
         for key in (record.instance_id, None):
             for listener in self._listeners.get(key, ()):
                 listener.offer(change)

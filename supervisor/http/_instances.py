@@ -12,7 +12,7 @@ from aiohttp import web
 from actors.lifecycle import State
 from actors.status import InstanceStatus
 from supervisor.http._commands import run_command
-from supervisor.http._keys import BOARD, HUB, OPTIONS, QR_CACHE
+from supervisor.http._keys import BOARD, FEED, OPTIONS, QR_CACHE
 from supervisor.http._validate import HttpProblem, instance_id
 from supervisor.http._views import status_json
 from supervisor.verbs import Verb
@@ -69,9 +69,9 @@ async def get_qr(request: web.Request) -> web.StreamResponse:
     def is_new(qr_ref: str | None) -> bool:
         return qr_ref is not None and etag_for(qr_ref) not in known and "*" not in known
 
-    # Listen before reading the hub's mirror: every change after what we read is queued.
-    async with app[HUB].listen(iid) as listener:
-        record = app[HUB].records().get(iid)
+    # Listen before reading the feed's mirror: every change after what we read is queued.
+    async with app[FEED].listen(iid) as listener:
+        record = app[FEED].records().get(iid)
         if record is None:
             raise _unknown(iid)
         requested = False

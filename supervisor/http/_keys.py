@@ -12,7 +12,7 @@ from prometheus_client.registry import CollectorRegistry
 
 from actors.status import StatusBoard
 from supervisor.http._auth import KeyRing
-from supervisor.http._events import Hub
+from supervisor.http._events import BoardFeed
 from supervisor.http._protocol import Control
 from supervisor.http._qr import QrCache
 from supervisor.settings import HttpConfig, InstanceDefaults
@@ -49,7 +49,7 @@ KEYS: web.AppKey[KeyRing] = web.AppKey("keys")
 READY: web.AppKey[Readiness] = web.AppKey("ready")
 REGISTRY: web.AppKey[CollectorRegistry] = web.AppKey("registry")
 OPENAPI: web.AppKey[dict[str, Any]] = web.AppKey("openapi")
-HUB: web.AppKey[Hub] = web.AppKey("hub")
+FEED: web.AppKey[BoardFeed] = web.AppKey("feed")
 QR_CACHE: web.AppKey[QrCache] = web.AppKey("qr_cache")
 CONTROL_EXECUTOR: web.AppKey[ThreadPoolExecutor] = web.AppKey("control_executor")
 RENDER_EXECUTOR: web.AppKey[ThreadPoolExecutor] = web.AppKey("render_executor")

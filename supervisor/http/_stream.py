@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from actors.status import Change
-from supervisor.http._keys import HUB, OPTIONS
+from supervisor.http._keys import FEED, OPTIONS
 from supervisor.http._validate import HttpProblem, instance_id
 from supervisor.http._views import status_json
 
@@ -64,7 +64,7 @@ async def instance_events(request: web.Request) -> web.StreamResponse:
 
 
 async def _stream(request: web.Request, iid: str | None) -> web.StreamResponse:
-    hub = request.app[HUB]
+    hub = request.app[FEED]
     keepalive = request.app[OPTIONS].sse_keepalive
     async with hub.listen(iid) as listener:
         records = hub.records()

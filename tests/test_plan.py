@@ -1,0 +1,275 @@
+"""The root supervisor's planner: pure, so every decision replays here in milliseconds."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from actors import State
+from actors import messages as m
+from actors.messages import Event, Report
+from actors.vocabulary import Circuit, RestartReason, TimerName
+from supervisor.policy import (
+    Arm,
+    Breaker,
+    Child,
+    Disarm,
+    Now,
+    Planner,
+    RestartBudget,
+    ShowCircuit,
+    Step,
+    Tell,
+    first_steps,
+    plan_apply,
+)
+from supervisor.settings import (
+    BackoffConfig,
+    BreakerConfig,
+    BudgetConfig,
+    InstanceConfig,
+    StartPolicy,
+)
+from supervisor.verbs import Verb
+
+# The wall clock runs far from the monotonic one, so a mix-up of the two shows.
+WALL_OFFSET = 1_700_000_000.0
+BREAKER = BreakerConfig(
+    crash_threshold=2,
+    conflict_threshold=2,
+    conflict_cooldown=60.0,
+    open_base=900.0,
+    probe_stable=300.0,
+    max_opens=2,
+)
+
+
+def at(mono: float) -> Now:
+    return Now(mono, WALL_OFFSET + mono)
+
+
+def child(start: StartPolicy = StartPolicy.ALWAYS, seed: int = 1) -> Child:
+    breaker = Breaker(BREAKER, BackoffConfig(base=2.0, cap=60.0), random.Random(seed))
+    return Child(InstanceConfig(id="a", start=start), breaker)
+
+
+def planner(max_restarts: int = 100) -> Planner:
+    return Planner(RestartBudget(BudgetConfig(max_restarts=max_restarts, window=60.0)))
+
+
+def report(event: Event, generation: int = 1, detail: str = "") -> Report:
+    return Report("a", generation, event, detail)
+
+
+def told(steps: list[Step]) -> list[object]:
+    return [s.message for s in steps if isinstance(s, Tell)]
+
+
+def armed(steps: list[Step], timer: TimerName) -> float | None:
+    found = [s.at for s in steps if isinstance(s, Arm) and s.timer is timer]
+    return found[-1] if found else None
+
+
+def test_a_crash_schedules_a_backoff_that_the_root_wakes() -> None:
+    p, c = planner(), child()
+    steps = p.on_report(c, report(Event.CRASHED, generation=3, detail="gone"), at(100.0))
+    (schedule,) = told(steps)
+    assert isinstance(schedule, m.Schedule)
+    assert schedule.state is State.BACKOFF and schedule.generation == 3
+    due = armed(steps, TimerName.NEXT_START)
+    assert due is not None and 100.0 <= due <= 102.0
+    # The child shows the wait in wall-clock time; the root's timer counts monotonic time.
+    assert schedule.at == pytest.approx(WALL_OFFSET + due)
+    assert steps[-1] == ShowCircuit(Circuit.CLOSED)
+    assert told(p.on_timer(c, TimerName.NEXT_START, at(due))) == [
+        m.Wake(RestartReason.CRASH, generation=3)
+    ]
+    assert c.pending is None
+
+
+def test_a_conflict_waits_the_cooldown_then_the_root_takes_over() -> None:
+    p, c = planner(), child()
+    steps = p.on_report(c, report(Event.CONFLICT, generation=2), at(10.0))
+    (show,) = told(steps)
+    assert isinstance(show, m.ScheduleTakeover) and show.generation == 2
+    due = armed(steps, TimerName.NEXT_START)
+    assert due is not None and 10.0 + 48.0 <= due <= 10.0 + 72.0
+    assert told(p.on_timer(c, TimerName.NEXT_START, at(due))) == [m.Takeover(generation=2)]
+
+
+def test_an_operator_takeover_cancels_the_scheduled_one() -> None:
+    p, c = planner(), child()
+    p.on_report(c, report(Event.CONFLICT), at(0.0))
+    steps = p.on_command(c, Verb.TAKEOVER, at(5.0))
+    assert Disarm(TimerName.NEXT_START) in steps
+    assert told(steps) == [m.Takeover()]
+    assert c.pending is None
+
+
+def test_a_crash_loop_opens_the_circuit_and_its_end_starts_a_probe() -> None:
+    p, c = planner(), child()
+    for n in range(BREAKER.crash_threshold):
+        p.on_report(c, report(Event.CRASHED), at(float(n)))
+    steps = p.on_report(c, report(Event.CRASHED), at(5.0))
+    (schedule,) = told(steps)
+    assert isinstance(schedule, m.Schedule) and schedule.state is State.CIRCUIT_OPEN
+    assert steps[-1] == ShowCircuit(Circuit.OPEN)
+    due = armed(steps, TimerName.NEXT_START)
+    assert due is not None and due >= 5.0 + 0.8 * BREAKER.open_base
+    probe = p.on_timer(c, TimerName.NEXT_START, at(due))
+    assert told(probe) == [m.Start(RestartReason.PROBE)]
+    assert probe[-1] == ShowCircuit(Circuit.HALF_OPEN)
+
+
+def test_a_probe_closes_the_circuit_only_by_staying_connected() -> None:
+    p, c = planner(), child()
+    for n in range(BREAKER.crash_threshold + 1):
+        steps = p.on_report(c, report(Event.CRASHED), at(float(n)))
+    due = armed(steps, TimerName.NEXT_START)
+    assert due is not None
+    p.on_timer(c, TimerName.NEXT_START, at(due))
+    # A QR proves nothing about a conflict being over: no tick is armed for it.
+    assert armed(p.on_report(c, report(Event.QR, 2), at(due + 1)), TimerName.BREAKER_TICK) is None
+    steps = p.on_report(c, report(Event.CONNECTED, 2), at(due + 2))
+    tick = armed(steps, TimerName.BREAKER_TICK)
+    assert tick is not None and tick == pytest.approx(due + 2 + BREAKER.probe_stable)
+    assert p.on_timer(c, TimerName.BREAKER_TICK, at(tick))[-1] == ShowCircuit(Circuit.CLOSED)
+
+
+def test_a_terminal_page_parks_and_cancels_the_next_start() -> None:
+    p, c = planner(), child()
+    p.on_report(c, report(Event.CRASHED), at(0.0))
+    steps = p.on_report(c, report(Event.TERMINAL, detail="banned"), at(1.0))
+    assert Disarm(TimerName.NEXT_START) in steps
+    (park,) = told(steps)
+    assert isinstance(park, m.Park) and "banned" in park.reason
+    assert steps[-1] == ShowCircuit(Circuit.PARKED)
+    assert c.pending is None
+
+
+def test_an_operator_stop_outranks_qr_requests_until_a_start() -> None:
+    p, c = planner(), child(StartPolicy.ON_DEMAND)
+    p.on_report(c, report(Event.CRASHED), at(0.0))
+    stop = p.on_command(c, Verb.STOP, at(1.0))
+    assert Disarm(None) in stop and told(stop) == [m.Stop()]
+    assert c.pending is None
+    assert told(p.on_command(c, Verb.WANT_QR, at(2.0))) == []
+    assert told(p.on_command(c, Verb.START, at(3.0))) == [m.Start(RestartReason.MANUAL)]
+    assert told(p.on_command(c, Verb.WANT_QR, at(4.0))) == [m.WantQr()]
+
+
+def test_reset_clears_the_breaker_and_boots_an_always_instance() -> None:
+    p, c = planner(), child(StartPolicy.ALWAYS)
+    p.on_report(c, report(Event.TERMINAL, detail="banned"), at(0.0))
+    steps = p.on_command(c, Verb.RESET, at(1.0))
+    assert told(steps) == [m.Reset(), m.Start(RestartReason.BOOT)]
+    assert Disarm(None) in steps and steps[-1] == ShowCircuit(Circuit.CLOSED)
+    on_demand = child(StartPolicy.ON_DEMAND)
+    assert told(p.on_command(on_demand, Verb.RESET, at(1.0))) == [m.Reset()]
+
+
+def test_a_start_while_the_circuit_is_open_probes_at_once() -> None:
+    p, c = planner(), child()
+    for n in range(BREAKER.crash_threshold + 1):
+        p.on_report(c, report(Event.CRASHED), at(float(n)))
+    steps = p.on_command(c, Verb.START, at(10.0))
+    assert told(steps) == [m.Start(RestartReason.PROBE)]
+    # The open period's timer would probe again: it goes.
+    assert Disarm(TimerName.NEXT_START) in steps and c.pending is None
+
+
+def test_the_restart_budget_delays_a_storm() -> None:
+    p = planner(max_restarts=1)
+    first, second = child(seed=1), child(seed=2)
+    p.on_report(first, report(Event.CRASHED), at(0.0))
+    steps = p.on_report(second, report(Event.CRASHED), at(0.0))
+    due = armed(steps, TimerName.NEXT_START)
+    assert due is not None and due >= 60.0  # the budget's window frees the slot
+
+
+@pytest.mark.parametrize("verb", list(Verb))
+def test_every_verb_is_planned(verb: Verb) -> None:
+    steps = planner().on_command(child(), verb, at(0.0))
+    assert isinstance(steps[-1], ShowCircuit)
+
+
+def test_a_replaced_actor_counts_as_a_crash() -> None:
+    steps = planner().on_replaced(child(), at(0.0))
+    (schedule,) = told(steps)
+    assert isinstance(schedule, m.Schedule) and schedule.generation is None
+    assert "actor died" in schedule.reason
+
+
+def test_apply_diffs_in_the_wanted_order() -> None:
+    a, b, c = InstanceConfig(id="a"), InstanceConfig(id="b"), InstanceConfig(id="c")
+    b2 = InstanceConfig(id="b", url="http://127.0.0.1:9/")
+    plan = plan_apply({"a": a, "b": b}, [c, b2])
+    assert (plan.added, plan.removed, plan.changed) == (("c",), ("a",), ("b",))
+    same = plan_apply({"a": a}, [a])
+    assert (same.added, same.removed, same.changed) == ((), (), ())
+
+
+def test_a_changed_running_instance_restarts_for_reload() -> None:
+    on_demand = InstanceConfig(id="a", start=StartPolicy.ON_DEMAND)
+    always = InstanceConfig(id="a", start=StartPolicy.ALWAYS)
+    assert told(first_steps(on_demand, replaced=State.CONNECTED)) == [m.Start(RestartReason.RELOAD)]
+    assert told(first_steps(on_demand, replaced=State.STOPPED)) == []
+    assert told(first_steps(always, replaced=State.STOPPED)) == [m.Start(RestartReason.BOOT)]
+    assert told(first_steps(always)) == [m.Start(RestartReason.BOOT)]
+    assert told(first_steps(on_demand)) == []
+
+
+EVENTS = st.one_of(
+    st.sampled_from(list(Event)).map(lambda e: ("report", e)),
+    st.sampled_from(list(Verb)).map(lambda v: ("verb", v)),
+    st.sampled_from([TimerName.NEXT_START, TimerName.BREAKER_TICK]).map(lambda t: ("timer", t)),
+)
+
+
+@settings(deadline=None, max_examples=300)
+@given(
+    history=st.lists(st.tuples(EVENTS, st.floats(0.0, 2000.0)), max_size=60),
+    seed=st.integers(0, 2**16),
+)
+def test_the_next_start_timer_is_armed_exactly_while_a_start_is_pending(
+    history: list[tuple[tuple[str, object], float]], seed: int
+) -> None:
+    p, c = planner(max_restarts=5), child(seed=seed)
+    timers: dict[TimerName, float] = {}
+    now = 0.0
+    for (kind, what), gap in history:
+        now += gap
+        if kind == "report":
+            assert isinstance(what, Event)
+            steps = p.on_report(c, report(what), at(now))
+        elif kind == "verb":
+            assert isinstance(what, Verb)
+            steps = p.on_command(c, what, at(now))
+        else:
+            assert isinstance(what, TimerName)
+            if what not in timers:
+                continue  # the root fires only armed timers
+            del timers[what]
+            steps = p.on_timer(c, what, at(now))
+        for step in steps:
+            if isinstance(step, Arm):
+                assert step.at >= now  # never in the past
+                timers[step.timer] = step.at
+            elif isinstance(step, Disarm):
+                if step.timer is None:
+                    timers.clear()
+                else:
+                    timers.pop(step.timer, None)
+        assert (c.pending is not None) == (TimerName.NEXT_START in timers)
+        assert steps and steps[-1] == ShowCircuit(c.breaker.circuit)
+
+
+def test_a_takeover_request_while_in_backoff_keeps_the_scheduled_start() -> None:
+    p, c = planner(), child()
+    p.on_report(c, report(Event.CRASHED), at(0.0))
+    steps = p.on_command(c, Verb.TAKEOVER, at(1.0))
+    assert not [s for s in steps if isinstance(s, Disarm)]
+    assert isinstance(c.pending, m.Wake)
