@@ -1,20 +1,25 @@
 """The whole daemon against the embedded simulator: cold starts, recovery, conflict storms.
 
     .venv/bin/python bench/bench_supervisor.py [--sizes 1,10,20] [--storm-seconds 60]
+        [--log-file FILE]
+
+Only the tables go to stdout; the daemons' logs go to ``--log-file`` (default
+``bench_supervisor.log`` in the system's temporary directory), named on stderr at the end.
 
 Prints three tables:
 1. N instances cold-started at once (launch gate 2): time until every QR is on the board,
    and the memory of all browsers together (PSS, so shared code is divided among them).
 2. Recovery after kill -9 of one linked instance's browser: kill → connected again.
 3. Takeovers per simulated hour against a rival that re-takes the session 0.5 s after being
-   displaced. Time is compressed 60x: one wall second is one simulated minute, so DESIGN.md's
-   defaults become cooldown 1 s, windows 15 s, open 15 s..6 min, probe 5 s; the run lasts one
+   displaced. Time is compressed 60x: one wall second is one simulated minute, so the
+   default policy numbers (docs/configuration.md) become cooldown 1 s, windows 15 s, open 15 s..6 min, probe 5 s; the run lasts one
    simulated hour. "naive" takes over at once on every conflict and never opens the circuit.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import sys
@@ -138,7 +143,17 @@ def main() -> None:
     parser.add_argument("--sizes", default="1,10,20")
     parser.add_argument("--recovery-runs", type=int, default=5)
     parser.add_argument("--storm-seconds", type=float, default=60.0)
+    parser.add_argument(
+        "--log-file", type=Path, default=Path(tempfile.gettempdir()) / "bench_supervisor.log"
+    )
     args = parser.parse_args()
+    # The daemons warn (no API key, restart storms): that belongs in a log, not in the tables.
+    logging.basicConfig(
+        filename=args.log_file,
+        filemode="w",
+        level=logging.INFO,
+        format="%(asctime)s %(name)s: %(message)s",
+    )
     sizes = [int(s) for s in args.sizes.split(",")]
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
@@ -161,6 +176,7 @@ def main() -> None:
         for name, supervision in (("wasup", SCALED), ("naive", NAIVE)):
             takeovers, conflicts, opens, end = storm(tmp, supervision, args.storm_seconds, name)
             print(f"| {name:<6} | {takeovers:>26} | {conflicts:>9} | {opens:>13} | {end:<9} |")
+    print(f"daemon logs: {args.log_file}", file=sys.stderr)
 
 
 if __name__ == "__main__":

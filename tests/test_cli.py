@@ -156,3 +156,34 @@ def test_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
     )
     assert out.returncode == 2
     assert "nope.yaml" in out.stderr
+
+
+def test_log_records_carry_the_instance_id_as_a_field() -> None:
+    import json
+    import logging
+
+    from actors.logs import InstanceLog, TextFormatter
+    from supervisor.cli import JsonFormatter
+
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    logger = logging.getLogger("wasup.test.logs")
+    logger.propagate = False
+    logger.addHandler(Keep())
+    logger.setLevel(logging.INFO)
+    InstanceLog(logger, "sales").info("starting browser generation %d", 3)
+    logger.info("no instance here")
+    about_sales, plain = records
+    entry = json.loads(JsonFormatter().format(about_sales))
+    assert entry["instance_id"] == "sales"
+    assert entry["message"] == "starting browser generation 3"
+    assert "instance_id" not in json.loads(JsonFormatter().format(plain))
+    text = TextFormatter()
+    assert text.format(about_sales).endswith(
+        "wasup.test.logs: sales: starting browser generation 3"
+    )
+    assert text.format(plain).endswith("wasup.test.logs: no instance here")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from actors.errors import ConfigError
+from actors.errors import Busy, ConfigError, WasupError
 from actors.lifecycle import State
 from supervisor.http._auth import load_keys
 from supervisor.settings import HttpConfig, InstanceConfig, InstanceDefaults, StartPolicy
@@ -303,3 +303,17 @@ async def test_the_access_log_never_shows_a_key(
     assert "key=***" in lines[0]
     assert all(KEY not in line for line in lines)
     assert all(KEY not in r.getMessage() for r in caplog.records)
+
+
+async def test_a_supervisor_that_does_not_answer_in_time_is_a_503_with_retry_after(
+    h: Harness,
+) -> None:
+    h.control.fail_with = Busy("restart a: no answer within 60 s; try again", retry_after=4.2)
+    async with h.request("POST", "/v1/instances/a/restart") as response:
+        assert response.status == 503
+        assert response.headers["Retry-After"] == "5"
+        assert "no answer within 60 s" in (await response.json())["error"]
+    # A refusal on purpose stays a 409.
+    h.control.fail_with = WasupError("refused")
+    async with h.request("POST", "/v1/instances/a/restart") as response:
+        assert response.status == 409

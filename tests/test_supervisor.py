@@ -167,6 +167,12 @@ def test_reload_applies_only_what_changed(tmp_path: Path) -> None:
         assert daemon.board.get("drop") is None
         wait_state(daemon.board, "new", State.QR)
         assert daemon.board.require("keep").generation == keep_generation
+        # The changed instance's browser was running: it restarted, counted as a reload.
+        changed = wait_for(
+            daemon.board, "change", lambda r: r.state is State.QR and r.generation > 1
+        )
+        assert dict(changed.restarts) == {"reload": 1}
+        assert dict(daemon.board.require("keep").restarts) == {}
         # A broken file is refused and the running set stays as it is.
         cfg.write_text(text + "\n  - id: ../evil\n")
         assert daemon.reload() is None

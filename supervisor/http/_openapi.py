@@ -137,6 +137,7 @@ def openapi_document(cfg: HttpConfig, version: str) -> dict[str, Any]:
                 {
                     "201": _json(_ref("InstanceOptions"), "added"),
                     "409": _error("the id exists or the supervisor refused"),
+                    "503": _error("the supervisor did not answer in time; retry after Retry-After"),
                     "413": _error("body too large"),
                 },
                 instance=True,
@@ -146,7 +147,11 @@ def openapi_document(cfg: HttpConfig, version: str) -> dict[str, Any]:
                 "Stop and remove an instance (persisted by the supervisor)",
                 Access.CONTROL,
                 cfg,
-                {"202": _json(_ref("Accepted"), "removing"), "404": _error("unknown instance")},
+                {
+                    "202": _json(_ref("Accepted"), "removing"),
+                    "404": _error("unknown instance"),
+                    "503": _error("the supervisor did not answer in time; retry after Retry-After"),
+                },
                 instance=True,
             ),
         },
@@ -172,6 +177,7 @@ def openapi_document(cfg: HttpConfig, version: str) -> dict[str, Any]:
                     "200": _json(_ref("PairingCode"), "the code to type on the phone"),
                     "404": _error("unknown instance"),
                     "409": _error("no code available now (see the message)"),
+                    "503": _error("the supervisor did not answer in time; retry after Retry-After"),
                 },
                 instance=True,
                 body={"required": True, "content": {_JSON: {"schema": _ref("PairingRequest")}}},
@@ -219,6 +225,7 @@ def _qr_op(cfg: HttpConfig) -> dict[str, Any]:
             "304": {"description": "the QR named in If-None-Match is still showing"},
             "404": _error("unknown instance"),
             "409": _error("no QR is showing; the body names the state"),
+            "503": _error("the supervisor did not answer in time; retry after Retry-After"),
         },
         instance=True,
         parameters=[
@@ -305,12 +312,15 @@ _SCHEMAS: dict[str, Any] = {
                 "type": "string",
                 "description": "http(s) URL, or {simulator}/path when the simulator runs",
             },
-            "qr_idle_timeout": {
-                "oneOf": [
-                    {"type": "number", "exclusiveMinimum": 0},
-                    {"type": "string", "examples": ["90s", "5m"]},
-                ],
-                "description": "seconds, or a duration with a unit (500ms, 90s, 5m, 6h, 1d)",
+            **{
+                key: {
+                    "oneOf": [
+                        {"type": "number", "exclusiveMinimum": 0},
+                        {"type": "string", "examples": ["90s", "5m"]},
+                    ],
+                    "description": "seconds, or a duration with a unit (500ms, 90s, 5m, 6h, 1d)",
+                }
+                for key in ("qr_idle_timeout", "progress_timeout", "sync_timeout", "action_timeout")
             },
         },
     },
