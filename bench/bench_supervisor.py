@@ -13,7 +13,8 @@ Prints three tables:
 3. Takeovers per simulated hour against a rival that re-takes the session 0.5 s after being
    displaced. Time is compressed 60x: one wall second is one simulated minute, so the
    default policy numbers (docs/configuration.md) become cooldown 1 s, windows 15 s,
-   open 15 s..6 min, probe 5 s; the run lasts one simulated hour. "naive" takes over at once on every conflict and never opens the circuit.
+   open 15 s..6 min, probe 5 s; the run lasts one simulated hour. "naive" takes over at
+   once on every conflict and never opens the circuit.
 """
 
 from __future__ import annotations
