@@ -3,7 +3,7 @@
 Why one async driver instead of the sync API in each actor thread: the sync API costs one
 node process per actor (~90 MB each) and delivers page events only while that thread is
 inside a Playwright call. Here page events arrive on the loop within milliseconds and are
-forwarded into the owning actor's mailbox (see DESIGN.md section 2).
+forwarded into the owning actor's mailbox (see docs/design.md, Threads).
 
 Actors never await anything themselves: they :meth:`Driver.submit` coroutines and either
 wait on the returned concurrent future (bounded) or get the outcome as a message.

@@ -4,7 +4,7 @@ Nothing is counted twice: actors write counters into their board records and his
 the board, and each scrape turns one board snapshot into metric families. An instance that
 leaves the board leaves the metrics with it (no stale series). Per-instance series carry the
 label ``instance_id``, never ``instance`` (Prometheus sets that on every target), and
-histograms carry no ``instance_id`` at all (DESIGN.md section 7).
+histograms carry no ``instance_id`` at all (docs/design.md, Metrics).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from actors import RUNNING, TRANSITIONS, WAITING, IllegalTransition, State, chec
 
 S = State
 
-# The contract, written out by hand from DESIGN.md section 3 (not derived from the table).
+# The contract, written out by hand from docs/design.md, Lifecycle, (not derived from the table).
 EXPECTED: dict[State, set[State]] = {
     S.STOPPED: {S.STARTING, S.BACKOFF, S.CIRCUIT_OPEN, S.PARKED},
     S.STARTING: {

@@ -1,4 +1,4 @@
-"""GET /metrics: every DESIGN.md section 7 metric, its type and labels, and promtool's lint."""
+"""GET /metrics: every metric of docs/design.md, its type and labels, and promtool's lint."""
 
 from __future__ import annotations
 

@@ -76,7 +76,7 @@ def test_the_circuit_opens_only_when_the_window_holds_too_many(
         now += gap
         counted = [t for t in counted if now - t < window] + [now]
         decision = b.on_crash(now) if kind == "crash" else b.on_conflict(now)
-        # More than crash_threshold crashes; conflict_threshold conflicts (DESIGN.md 3).
+        # More than crash_threshold crashes; conflict_threshold conflicts (docs/design.md).
         too_many = len(counted) > threshold if kind == "crash" else len(counted) >= threshold
         if too_many:
             assert decision.action is Action.OPEN_CIRCUIT_UNTIL
