@@ -5,7 +5,7 @@ Start it on the daemon's event loop with :func:`start_http`; give it a :class:`C
 worker threads. See docs/http.md.
 """
 
-from supervisor.http._app import heartbeat_ready, make_app
+from supervisor.http._app import build_app, heartbeat_ready
 from supervisor.http._keys import HttpOptions, Readiness
 from supervisor.http._protocol import Control
 from supervisor.http._server import HttpServer, start_http
@@ -17,7 +17,7 @@ __all__ = [
     "HttpOptions",
     "HttpServer",
     "Readiness",
+    "build_app",
     "heartbeat_ready",
-    "make_app",
     "start_http",
 ]

@@ -164,7 +164,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     return await handler(request)
 
 
-def make_app(
+def build_app(
     board: StatusBoard,
     control: Control,
     cfg: HttpConfig,

@@ -14,7 +14,7 @@ from prometheus_client.registry import CollectorRegistry
 
 from actors.errors import ConfigError
 from actors.status import StatusBoard
-from supervisor.http._app import make_app
+from supervisor.http._app import build_app
 from supervisor.http._auth import QUERY_KEY, load_keys
 from supervisor.http._keys import KEYS, HttpOptions, Readiness
 from supervisor.http._protocol import Control
@@ -100,7 +100,7 @@ async def start_http(
     """
     opts = options or HttpOptions()
     env = os.environ if environ is None else environ
-    app = make_app(
+    app = build_app(
         board,
         control,
         cfg,
