@@ -122,10 +122,10 @@ class InstanceActor(GuardedActor):
         # pykka calls this after a told message raised (actors.boundary keeps the actor
         # alive): a browser must not go on running with nobody watching it, so crash the
         # session and report, and the parent decides as for any crash.
-        message = args[1]
+        error = args[1]
         try:
             if self._session is not None or self._state in (State.STARTING, State.STOPPED):
-                self._crashed(f"internal error: {type(message).__name__}: {message}")
+                self._crashed(f"internal error: {type(error).__name__}: {error}")
         except Exception:
             self._log.exception("recovering from the failed message failed too")
             self._timers.cancel_all()
@@ -274,7 +274,7 @@ class InstanceActor(GuardedActor):
         self._start(msg.reason)
 
     def _on_stop(self, msg: m.Stop) -> None:
-        self._stop_browser(msg.reason, error=None if msg.reason == "manual" else msg.reason)
+        self._stop_browser("manual" if msg.error is None else msg.error, error=msg.error)
 
     def _on_restart(self, msg: m.Restart) -> None:
         if self._state is State.PARKED:

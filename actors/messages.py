@@ -28,8 +28,8 @@ class Start:
 class Stop:
     """Close the browser (gracefully, then killed after the deadline) and stay stopped."""
 
-    reason: str = "manual"
-    """Why, in words; kept as ``last_error`` when it is not a plain manual stop."""
+    error: str | None = None
+    """Why, in words, kept as ``last_error``; None for an operator's plain stop."""
 
 
 @dataclass(frozen=True, slots=True)
