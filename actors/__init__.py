@@ -7,6 +7,7 @@ that wants to know an instance's state reads it there instead of asking the acto
 from actors.chromium import find_chromium
 from actors.errors import (
     BrowserNotFound,
+    Busy,
     ConfigError,
     IllegalTransition,
     UnknownInstance,
@@ -14,18 +15,23 @@ from actors.errors import (
 )
 from actors.lifecycle import RUNNING, TRANSITIONS, WAITING, State, check_move
 from actors.status import Change, InstanceStatus, StatusBoard
+from actors.vocabulary import Circuit, RestartReason, TimerName
 
 __all__ = [
     "RUNNING",
     "TRANSITIONS",
     "WAITING",
     "BrowserNotFound",
+    "Busy",
     "Change",
+    "Circuit",
     "ConfigError",
     "IllegalTransition",
     "InstanceStatus",
+    "RestartReason",
     "State",
     "StatusBoard",
+    "TimerName",
     "UnknownInstance",
     "WasupError",
     "check_move",

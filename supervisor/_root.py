@@ -53,7 +53,6 @@ from supervisor.policy import (
     Now,
     Planner,
     RestartBudget,
-    ShowCircuit,
     Step,
     Tell,
     first_steps,
@@ -137,7 +136,7 @@ class RootSupervisor(GuardedActor):
                     record.timers.cancel_all()
                 else:
                     record.timers.cancel(step.timer)
-            elif isinstance(step, ShowCircuit):
+            else:
                 current = self._board.get(record.config.id)
                 if current is not None and current.circuit is not step.circuit:
                     self._board.change(record.config.id, circuit=step.circuit)
