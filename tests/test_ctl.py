@@ -275,3 +275,13 @@ def test_status_table_columns() -> None:
     assert row[5].startswith("browser crashed: xxx") and row[5].endswith("…")
     assert len(row[5]) == 60
     assert lines[-1] == "2 instances: 1 backoff, 1 qr"
+
+
+def test_a_busy_daemon_names_when_to_retry() -> None:
+    from supervisor.ctl import Client
+    from supervisor.ctl._client import Answer
+
+    busy = Answer(503, {"retry-after": "5"}, b'{"error": "restart a: no answer within 60 s"}')
+    error = Client("http://127.0.0.1:9", None, 1.0).refused(busy)
+    assert str(error) == "restart a: no answer within 60 s (busy; retry in 5 s)"
+    assert error.exit_code == 1

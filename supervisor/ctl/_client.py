@@ -51,6 +51,11 @@ class Answer:
         except ValueError:
             return None
 
+    def header(self, name: str) -> str | None:
+        """A header's value (names are case-insensitive), or None."""
+        wanted = name.lower()
+        return next((v for k, v in self.headers.items() if k.lower() == wanted), None)
+
     def error_message(self) -> str:
         """The server's ``error`` text, or the status and the start of the body."""
         data = self.json()
@@ -154,6 +159,8 @@ class Client:
             )
         if answer.status == 404:
             return CtlError(f"{message} ('wasup ctl status' lists them)", EXIT_UNKNOWN_ID)
+        if answer.status == 503 and answer.header("Retry-After"):
+            return CtlError(f"{message} (busy; retry in {answer.header('Retry-After')} s)")
         return CtlError(message, EXIT_FAILED)
 
 
