@@ -32,6 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from actors import InstanceStatus, State
+from actors.logs import TextFormatter
 from actors.procs import profile_processes, tree_pss_bytes
 from supervisor._messages import Command
 from supervisor.verbs import Verb
@@ -149,12 +150,9 @@ def main() -> None:
     )
     args = parser.parse_args()
     # The daemons warn (no API key, restart storms): that belongs in a log, not in the tables.
-    logging.basicConfig(
-        filename=args.log_file,
-        filemode="w",
-        level=logging.INFO,
-        format="%(asctime)s %(name)s: %(message)s",
-    )
+    log_file = logging.FileHandler(args.log_file, mode="w")
+    log_file.setFormatter(TextFormatter())
+    logging.basicConfig(handlers=[log_file], level=logging.INFO)
     sizes = [int(s) for s in args.sizes.split(",")]
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
