@@ -140,6 +140,10 @@ def _http(node: object, at: r.At, base: Path) -> s.HttpConfig:
         "qr_requires_key": r.boolean,
         "metrics_requires_key": r.boolean,
         "max_body": r.size,
+        "header_timeout": r.duration(),
+        "body_timeout": r.duration(),
+        "idle_timeout": r.duration(),
+        "max_connections": r.integer(1),
     }
     values = r.record(node, at, spec)
     if "listen" in values:

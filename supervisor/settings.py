@@ -55,6 +55,14 @@ class HttpConfig:
     """Whether ``/metrics`` needs the API key."""
     max_body_bytes: int = 64 * 1024
     """Largest request body accepted."""
+    header_timeout: float = 10.0
+    """Seconds a client has, from connecting, to send a request's headers."""
+    body_timeout: float = 30.0
+    """Seconds a client has to send a request's body once its headers are in."""
+    idle_timeout: float = 60.0
+    """Seconds a kept-alive connection may sit idle between requests."""
+    max_connections: int = 1024
+    """Open connections allowed; beyond it half-open ones are evicted, else ``503``."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from supervisor.http import _commands, _instances, _stream
 from supervisor.http._auth import Access, check, load_keys
 from supervisor.http._commands import Handler
 from supervisor.http._events import BoardFeed
+from supervisor.http._guard import body_deadline
 from supervisor.http._keys import (
     BOARD,
     CONFIG,
@@ -184,7 +185,8 @@ def build_app(
     """
     opts = options or HttpOptions()
     app = web.Application(
-        client_max_size=cfg.max_body_bytes, middlewares=[error_middleware, auth_middleware]
+        client_max_size=cfg.max_body_bytes,
+        middlewares=[error_middleware, auth_middleware, body_deadline],
     )
     app[BOARD] = board
     app[CONTROL] = control

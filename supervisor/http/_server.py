@@ -16,6 +16,7 @@ from actors.errors import ConfigError
 from actors.status import StatusBoard
 from supervisor.http._app import build_app
 from supervisor.http._auth import QUERY_KEY, load_keys
+from supervisor.http._guard import ConnectionGuard, GuardedRunner, Limits
 from supervisor.http._keys import KEYS, HttpOptions, Readiness
 from supervisor.http._protocol import Control
 from supervisor.metrics import BuildInfo
@@ -49,7 +50,7 @@ class RedactingAccessLogger(AbstractAccessLogger):
 class HttpServer:
     """A running listener; :meth:`close` stops it."""
 
-    def __init__(self, runner: web.AppRunner, cfg: HttpConfig, environ: Mapping[str, str]) -> None:
+    def __init__(self, runner: GuardedRunner, cfg: HttpConfig, environ: Mapping[str, str]) -> None:
         self._runner = runner
         self._cfg = cfg
         self._environ = environ
@@ -65,6 +66,12 @@ class HttpServer:
     def app(self) -> web.Application:
         return self._runner.app
 
+    @property
+    def guard(self) -> ConnectionGuard:
+        """The connection guard (open connections, what it closed or refused)."""
+        assert self._runner.guard is not None, "the listener has started"
+        return self._runner.guard
+
     def reload_keys(self) -> None:
         """Read the API keys again (file and environment), e.g. on SIGHUP."""
         fresh = load_keys(self._cfg, self._environ)
@@ -74,7 +81,10 @@ class HttpServer:
         """Stop listening, end open streams and long-polls, release the app's resources."""
         if not self._closed:
             self._closed = True
+            guard = self._runner.guard
             await self._runner.cleanup()
+            if guard is not None:
+                guard.close_all()
 
 
 async def start_http(
@@ -112,9 +122,11 @@ async def start_http(
         instance_defaults=instance_defaults,
         simulator=simulator,
     )
-    runner = web.AppRunner(
+    runner = GuardedRunner(
         app,
+        Limits(header_timeout=cfg.header_timeout, max_connections=cfg.max_connections),
         handle_signals=False,
+        keepalive_timeout=cfg.idle_timeout,
         access_log_class=RedactingAccessLogger,
         access_log=access_log,
         shutdown_timeout=opts.shutdown_timeout,
