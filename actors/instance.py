@@ -26,6 +26,7 @@ from actors import messages as m
 from actors.boundary import GuardedActor
 from actors.driver import Driver
 from actors.lifecycle import RUNNING, TRANSITIONS, WAITING, State
+from actors.liveness import ref_lifetime
 from actors.logs import InstanceLog
 from actors.messages import Event, Report
 from actors.selectors import Selectors
@@ -105,6 +106,7 @@ class InstanceActor(GuardedActor):
         self._qr_wanted_until = 0.0
         self._screen: str | None = None
         self._last_order: tuple[float, int] = (0.0, 0)
+        self._rotation_refs = 0  # refs seen since the page's QR rotation (re)started
 
     # -- pykka hooks ---------------------------------------------------------------------
 
@@ -204,6 +206,7 @@ class InstanceActor(GuardedActor):
         self._generation += 1
         self._screen = None
         self._last_order = (0.0, 0)
+        self._rotation_refs = 0
         self._qr_wanted_until = now + self._spec.qr_idle_timeout
         edit: Callable[[InstanceStatus], InstanceStatus] | None = None
         if counted and reason.counted:
@@ -214,6 +217,8 @@ class InstanceActor(GuardedActor):
             "next_attempt": None,
             "qr_ref": None,
             "qr_since": None,
+            "qr_expires": None,
+            "page_silent_since": None,
             "pairing_code": None,
             "screen": None,
         }
@@ -420,6 +425,10 @@ class InstanceActor(GuardedActor):
         if self._current(msg.generation):
             self._crashed(msg.reason)
 
+    def _on_liveness(self, msg: m.PageLiveness) -> None:
+        if self._current(msg.generation):
+            self._board.change(self._id, page_silent_since=msg.silent_since)
+
     def _on_timer(self, msg: m.TimerFired) -> None:
         if not self._timers.take(msg.name, msg.token):
             return  # superseded or cancelled
@@ -459,6 +468,7 @@ class InstanceActor(GuardedActor):
             self._on_qr(msg.ref)
             return
         if screen == "qr_idle":
+            self._rotation_refs = 0  # a reload starts a new rotation: its first ref lives long
             self._move(State.QR, screen=screen, qr_ref=None, pairing_code=None)
             if self._now() < self._qr_wanted_until:
                 self._click_reload()
@@ -484,10 +494,13 @@ class InstanceActor(GuardedActor):
         record = self._board.require(self._id)
         if ref is None or ref == record.qr_ref:
             return
+        lifetime = ref_lifetime(self._rotation_refs)
+        self._rotation_refs += 1
         changes: dict[str, Any] = {
             "screen": "qr",
             "qr_ref": ref,
             "qr_since": now,
+            "qr_expires": now + lifetime,
             "pairing_code": None,
             "qr_codes": record.qr_codes + 1,
         }
@@ -529,6 +542,7 @@ class InstanceActor(GuardedActor):
         m.SetAttempts: _on_set_attempts,
         m.Opened: _on_opened,
         m.BrowserGone: _on_browser_gone,
+        m.PageLiveness: _on_liveness,
         m.TimerFired: _on_timer,
         m.PageReport: _on_page,
     }

@@ -163,6 +163,16 @@ class BrowserGone:
 
 
 @dataclass(frozen=True, slots=True)
+class PageLiveness:
+    """The page missed its liveness heartbeat (``silent_since`` set) or answered again."""
+
+    generation: int
+    """Browser generation probed."""
+    silent_since: float | None
+    """Epoch seconds the unanswered probe was sent; None once the page answers."""
+
+
+@dataclass(frozen=True, slots=True)
 class Opened:
     """A launch finished (``error`` is None) or failed."""
 

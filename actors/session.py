@@ -24,8 +24,9 @@ from playwright.async_api import Error as PlaywrightError
 from actors.chromium import USER_AGENT, launch_flags
 from actors.driver import Driver
 from actors.errors import WasupError
+from actors.liveness import LivenessPlan, Probe
 from actors.logs import InstanceLog
-from actors.messages import BrowserGone, PageReport
+from actors.messages import BrowserGone, PageLiveness, PageReport
 from actors.procs import clear_profile_locks, kill_profile_processes, profile_processes
 from actors.selectors import Selectors
 
@@ -62,6 +63,8 @@ class SessionConfig:
     """Seconds a graceful close may take before the processes are killed."""
     screenshot_dir: Path | None = None
     """Where screenshots of unknown screens go (None: none taken)."""
+    liveness_timeout: float = 30.0
+    """Seconds within which a page that stopped answering is found (0: never probed)."""
 
 
 class Session:
@@ -91,6 +94,7 @@ class Session:
         self._open_task: asyncio.Task[Any] | None = None
         self._launch_started = False
         self._screenshot_taken = False
+        self._hung = False
 
     # -- launching -----------------------------------------------------------------------
 
@@ -141,6 +145,8 @@ class Session:
             if self._closing:
                 raise SessionError("closed during launch")
             await page.goto(cfg.url, wait_until="commit", timeout=cfg.launch_timeout * 1000)
+            if cfg.liveness_timeout > 0:
+                self._spawn(self._watch_liveness(page, LivenessPlan(cfg.liveness_timeout)))
         except BaseException:
             if self._closing:
                 # close() may have given up waiting for this launch: nobody else will close
@@ -165,9 +171,56 @@ class Session:
         self._post(report)
         if report.screen == "unknown" and not self._screenshot_taken:
             self._screenshot_taken = True
-            task = asyncio.ensure_future(self._screenshot_unknown())
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._spawn(self._screenshot_unknown())
+
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _watch_liveness(self, page: Page, plan: LivenessPlan) -> None:
+        """Probe the page with a round trip every period until it hangs or closes."""
+        # A bounded round trip from here rather than a heartbeat pushed by the page: it
+        # covers the renderer, the browser process and the pipe between us in one go, and
+        # a frozen page cannot be trusted to report its own freezing.
+        while not (self._closing or self._gone):
+            await asyncio.sleep(plan.period)
+            if self._closing or self._gone:
+                return
+            sent = time.time()
+            probe = asyncio.ensure_future(page.evaluate("1"))
+            try:
+                verdict = await self._judge(probe, plan, sent)
+            finally:
+                if not probe.done():
+                    probe.cancel()
+                # A probe failing with an error (page navigating, closing) still answered.
+                probe.add_done_callback(lambda f: f.cancelled() or f.exception())
+            if verdict is Probe.HUNG:
+                self._hung = True
+                self._died(
+                    f"the page stopped answering (no reply to a probe in "
+                    f"{2 * plan.period:.0f} s; browser.liveness_timeout {plan.timeout:g} s)"
+                )
+                return
+
+    async def _judge(self, probe: asyncio.Future[Any], plan: LivenessPlan, sent: float) -> Probe:
+        done, _ = await asyncio.wait({probe}, timeout=plan.period)
+        verdict = plan.judge(bool(done), plan.period)
+        if verdict is Probe.ANSWERED:
+            return verdict
+        if self._closing or self._gone:
+            return Probe.ANSWERED
+        self._log.warning(
+            "the page missed its liveness heartbeat (no reply in %.0f s)", plan.period
+        )
+        self._post(PageLiveness(self.generation, silent_since=sent))
+        done, _ = await asyncio.wait({probe}, timeout=plan.period)
+        verdict = plan.judge(bool(done), 2 * plan.period)
+        if verdict is Probe.ANSWERED and not (self._closing or self._gone):
+            self._log.info("the page answers again")
+            self._post(PageLiveness(self.generation, silent_since=None))
+        return verdict
 
     def _died(self, reason: str) -> None:
         if self._closing or self._gone:
@@ -232,8 +285,14 @@ class Session:
             # we stopped looking for it), so let it finish, then close what it opened.
             with contextlib.suppress(BaseException):
                 await asyncio.wait_for(asyncio.shield(task), self._cfg.launch_timeout)
+        for side_task in list(self._tasks):
+            side_task.cancel()
         context, self._context, self._page = self._context, None, None
-        if context is not None and not self._gone:
+        if context is not None and self._hung:
+            # A hung browser cannot close itself gracefully: kill it by its profile.
+            self._log.warning("killing the hung browser on its profile")
+            kill_profile_processes(self._cfg.profile_dir)
+        elif context is not None and not self._gone:
             await self._close_context(context)
         profile = self._cfg.profile_dir
         if kill_profile_processes(profile):

@@ -55,6 +55,10 @@ class InstanceStatus:
     """The QR payload showing now (WhatsApp's ``data-ref``), or None."""
     qr_since: float | None = None
     """Epoch seconds this QR ref appeared."""
+    qr_expires: float | None = None
+    """Epoch seconds this QR ref's lifetime on the page ends (60 s first, then 20 s)."""
+    page_silent_since: float | None = None
+    """Epoch seconds since which the page has not answered a liveness probe (None: it has)."""
     pairing_code: str | None = None
     """The phone-number pairing code showing now, or None."""
     start_requested: float | None = None

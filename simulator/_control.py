@@ -179,6 +179,19 @@ async def network(request: web.Request) -> web.Response:
     return web.json_response({"online": online})
 
 
+@control_routes.post("/_sim/hang")
+async def hang(request: web.Request) -> web.Response:
+    """Spin a page's renderer in a JavaScript loop (by ``ref`` or ``account``), for good."""
+    body = await _body(request)
+    ref = _get(body, "ref", str, None)
+    account = _get(body, "account", str, None)
+    if (ref is None) == (account is None):
+        raise BadRequest("give exactly one of 'ref' (a QR showing) or 'account'")
+    if account is not None:
+        check_account_name(account)
+    return web.json_response({"hung": await request.app[HUB].hang(ref=ref, account=account)})
+
+
 @control_routes.post("/_sim/deprecated")
 async def deprecated(request: web.Request) -> web.Response:
     on = _get(await _body(request), "on", bool)

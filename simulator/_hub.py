@@ -132,6 +132,18 @@ class Hub:
         self._bump()
         return [c.id for c in conns]
 
+    async def hang(self, *, ref: str | None = None, account: str | None = None) -> list[int]:
+        """Freeze pages in a JavaScript loop: the one showing ``ref``, or ``account``'s."""
+        if ref is not None:
+            conn_ids = [self.world.by_ref(ref).id]
+        else:
+            conn_ids = [c.id for c in self.world.connections() if c.account == account]
+        hung = []
+        for page in self._pages_of(conn_ids):
+            await self._send(page, {"type": "hang"})
+            hung.append(page.conn)
+        return hung
+
     async def takeover(self, account: str) -> Displacement | None:
         """Another computer takes the session once; None if the rival already holds it."""
         displacement = self.world.rival_take(account)

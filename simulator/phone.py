@@ -118,6 +118,12 @@ class PhoneClient:
         """Take the pages' network down (``False``) or up (``True``)."""
         self._call("POST", "_sim/network", online=online)
 
+    def hang(self, *, ref: str | None = None, account: str | None = None) -> list[int]:
+        """Freeze the page showing ``ref`` (or ``account``'s pages) in a JavaScript loop."""
+        body = {"ref": ref} if ref is not None else {"account": account}
+        hung: list[int] = self._call("POST", "_sim/hang", **body)["hung"]
+        return hung
+
     def deprecated(self, on: bool) -> None:
         """Serve the "out of date" screen to every page while ``on``."""
         self._call("POST", "_sim/deprecated", on=on)

@@ -26,6 +26,7 @@ def child_spec(config: InstanceConfig, browser: BrowserConfig, state_dir: Path) 
         sandbox=sandbox_wanted(browser.sandbox, os.geteuid()),
         launch_timeout=browser.launch_timeout,
         close_timeout=browser.close_timeout,
+        liveness_timeout=browser.liveness_timeout,
         screenshot_dir=state_dir / "screens",
     )
     return InstanceSpec(

@@ -126,6 +126,7 @@ def _browser(node: object, at: r.At) -> s.BrowserConfig:
         "extra_args": r.text_list,
         "launch_timeout": r.duration(),
         "close_timeout": r.duration(),
+        "liveness_timeout": r.duration(positive=False),
         "max_concurrent_launches": r.integer(1),
         "sandbox": _sandbox,
     }

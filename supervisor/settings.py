@@ -79,6 +79,9 @@ class BrowserConfig:
     """Seconds a launch plus first page load may take before it counts as a crash."""
     close_timeout: float = 10.0
     """Seconds a graceful close may take before the browser is killed."""
+    liveness_timeout: float = 30.0
+    """Seconds within which a page that stopped answering (hung renderer, frozen browser)
+    is found; it is then killed by its profile and restarted as after a crash."""
     max_concurrent_launches: int = 2
     """Browser launches allowed at once across all instances; the rest queue in order."""
     sandbox: Sandbox = Sandbox.AUTO

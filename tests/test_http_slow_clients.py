@@ -16,7 +16,7 @@ import pytest
 from actors.errors import ConfigError
 from supervisor.config import parse_config
 from supervisor.settings import HttpConfig
-from tests.test_http_harness import KEY, running
+from tests.http_harness import KEY, running
 
 HOST = "127.0.0.1"
 

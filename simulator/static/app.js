@@ -282,6 +282,9 @@
       socket.close();
       const forgotten = msg.forget ? credentials.forget() : Promise.resolve();
       forgotten.then(() => location.replace(msg.url));
+    } else if (msg.type === "hang") {
+      // A renderer stuck in a script (a runaway loop): nothing on this page runs again.
+      for (;;) { /* spin */ }
     } else if (msg.type === "screen" && SCREENS[msg.screen]) {
       SCREENS[msg.screen](msg);
     }

@@ -10,6 +10,7 @@ import re
 from aiohttp import web
 
 from actors.lifecycle import State
+from actors.liveness import qr_withheld
 from actors.status import InstanceStatus
 from supervisor.http._commands import run_command
 from supervisor.http._keys import BOARD, FEED, OPTIONS, QR_CACHE
@@ -63,11 +64,18 @@ async def get_qr(request: web.Request) -> web.StreamResponse:
     wait = _wait_seconds(request.query.get("wait"), request.app[OPTIONS].max_wait)
     known = {tag.value for tag in request.if_none_match or ()}
     app = request.app
+    board = app[BOARD]
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
 
-    def is_new(qr_ref: str | None) -> bool:
-        return qr_ref is not None and etag_for(qr_ref) not in known and "*" not in known
+    def is_new(record: InstanceStatus) -> bool:
+        qr_ref = record.qr_ref
+        return (
+            qr_ref is not None
+            and etag_for(qr_ref) not in known
+            and "*" not in known
+            and qr_withheld(record, board.now()) is None
+        )
 
     # Listen before reading the feed's mirror: every change after what we read is queued.
     async with app[FEED].listen(iid) as listener:
@@ -81,20 +89,20 @@ async def get_qr(request: web.Request) -> web.StreamResponse:
         first_state, moved = record.state, False
         while True:
             moved = moved or record.state is not first_state
-            if is_new(record.qr_ref):
+            if is_new(record):
                 return await _qr_answer(request, record, fmt)
             settled = record.state not in _HEADING_TO_QR and not (
                 requested and record.state is State.STOPPED and not moved
             )
             remaining = deadline - loop.time()
             if remaining <= 0 or (moved and settled):
-                return _no_new_qr(record, requested)
+                return _no_new_qr(record, requested, board.now())
             try:
                 change = await asyncio.wait_for(listener.queue.get(), remaining)
             except TimeoutError:
-                return _no_new_qr(record, requested)
+                return _no_new_qr(record, requested, board.now())
             if change is None:  # server closing
-                return _no_new_qr(record, requested)
+                return _no_new_qr(record, requested, board.now())
             if change.new is None:
                 raise _unknown(iid)
             record = change.new
@@ -112,7 +120,16 @@ def _wait_seconds(raw: str | None, cap: float) -> float:
     return min(value, cap)
 
 
-def _no_new_qr(record: InstanceStatus, requested: bool) -> web.Response:
+def _no_new_qr(record: InstanceStatus, requested: bool, now: float) -> web.Response:
+    withheld = qr_withheld(record, now)
+    if withheld is not None:
+        raise HttpProblem(
+            409,
+            f"the QR is withheld: {withheld}",
+            instance_id=record.instance_id,
+            state=record.state.value,
+            reason=withheld,
+        )
     if record.qr_ref is not None:
         # The client's QR is still the one showing.
         return web.Response(status=304, headers={"ETag": f'"{etag_for(record.qr_ref)}"'})
