@@ -224,7 +224,10 @@ def _qr_op(cfg: HttpConfig) -> dict[str, Any]:
             },
             "304": {"description": "the QR named in If-None-Match is still showing"},
             "404": _error("unknown instance"),
-            "409": _error("no QR is showing; the body names the state"),
+            "409": _error(
+                "no QR is showing, or it is withheld (page silent, ref expired); "
+                "the body names the state and the reason"
+            ),
             "503": _error("the supervisor did not answer in time; retry after Retry-After"),
         },
         instance=True,
