@@ -46,6 +46,8 @@ def is_safe_id(text: str) -> bool:
 def _url(simulator: bool) -> r.Conv:
     def conv(value: object, at: r.At) -> str:
         url = r.text(value, at).strip()
+        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in url):
+            at.fail(f"{url!r} holds control characters; a URL has none")
         for name in _PLACEHOLDER.findall(url):
             if name != "simulator":
                 at.fail(f"unknown placeholder {{{name}}}; the only one is {SIMULATOR_PLACEHOLDER}")

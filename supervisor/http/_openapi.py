@@ -150,6 +150,7 @@ def openapi_document(cfg: HttpConfig, version: str) -> dict[str, Any]:
                 {
                     "202": _json(_ref("Accepted"), "removing"),
                     "404": _error("unknown instance"),
+                    "409": _error("the instance comes from the config file; remove it there"),
                     "503": _error("the supervisor did not answer in time; retry after Retry-After"),
                 },
                 instance=True,

@@ -127,6 +127,9 @@ async def start_http(
         Limits(header_timeout=cfg.header_timeout, max_connections=cfg.max_connections),
         handle_signals=False,
         keepalive_timeout=cfg.idle_timeout,
+        # Room for a 10 KB path, so that a long id is answered by the route's own JSON 400
+        # (aiohttp's parser answers longer request lines itself, in plain text).
+        max_line_size=16 * 1024,
         access_log_class=RedactingAccessLogger,
         access_log=access_log,
         shutdown_timeout=opts.shutdown_timeout,

@@ -74,6 +74,10 @@ async def json_object(request: web.Request, *, required: bool) -> dict[str, Any]
         body = json.loads(raw)
     except UnicodeDecodeError:
         raise HttpProblem(400, "malformed JSON: body is not UTF-8") from None
+    except RecursionError:
+        # The C decoder recurses once per level; a body nested deeper than the
+        # interpreter's stack allows is refused, not a 500.
+        raise HttpProblem(400, "malformed JSON: nested too deeply") from None
     except json.JSONDecodeError as exc:
         raise HttpProblem(
             400, f"malformed JSON: {exc.msg}", line=exc.lineno, column=exc.colno
