@@ -6,6 +6,10 @@ simulator can all raise and catch subclasses of the same root without import cyc
 
 from __future__ import annotations
 
+import contextlib
+import os
+from pathlib import Path
+
 
 class WasupError(Exception):
     """Root of every error wasup raises on purpose."""
@@ -34,3 +38,25 @@ class Busy(WasupError):
         super().__init__(message)
         self.retry_after = retry_after
         """Seconds after which a retry may find it answering."""
+
+
+class StateWriteError(WasupError):
+    """A file or directory under the state directory cannot be written (read-only, full);
+    the message names the path. Nothing was half-written."""
+
+
+def check_writable(directory: Path) -> None:
+    """Create ``directory`` and prove a small write there reaches the disk, or raise
+    :class:`StateWriteError` naming it (read-only file system, disk full, permissions)."""
+    probe = directory / ".wasup-write-check"
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with probe.open("wb") as f:
+            f.write(b"\0" * 4096)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as exc:
+        raise StateWriteError(f"cannot write {directory}: {exc.strerror or exc}") from None
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink()

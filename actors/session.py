@@ -23,7 +23,7 @@ from playwright.async_api import Error as PlaywrightError
 
 from actors.chromium import USER_AGENT, launch_flags
 from actors.driver import Driver
-from actors.errors import WasupError
+from actors.errors import WasupError, check_writable
 from actors.liveness import LivenessPlan, Probe
 from actors.logs import InstanceLog
 from actors.messages import BrowserGone, PageLiveness, PageReport
@@ -102,7 +102,9 @@ class Session:
         """Launch the browser and open the page; returns the launch duration in seconds."""
         self._open_task = asyncio.current_task()
         cfg = self._cfg
-        cfg.profile_dir.mkdir(parents=True, exist_ok=True)
+        # Chromium itself keeps going on a read-only or full disk and loses the session
+        # later; a write checked here makes that a clear launch failure naming the path.
+        check_writable(cfg.profile_dir)
         # A previous daemon or driver that died may have left the profile's browser running
         # and its lock files behind; either would make this launch fail or double-connect.
         if kill_profile_processes(cfg.profile_dir):

@@ -23,7 +23,7 @@ from typing import Any
 import pykka
 
 from actors import WasupError
-from actors.errors import Busy
+from actors.errors import Busy, StateWriteError
 from actors.logs import about
 from actors.messages import PairingCode
 from supervisor._messages import Add, Command, GetRef, Remove
@@ -63,19 +63,25 @@ def load_runtime_instances(
 
 
 def save_runtime_instances(state_dir: Path, instances: list[InstanceConfig]) -> None:
-    """Write the run-time instances atomically."""
-    state_dir.mkdir(parents=True, exist_ok=True)
+    """Write the run-time instances atomically; :class:`StateWriteError` names the path."""
     payload = [instance_json(c) for c in instances]
-    fd, tmp = tempfile.mkstemp(dir=state_dir, prefix=".instances.", suffix=".tmp")
+    path = state_dir / RUNTIME_FILE
+    tmp: str | None = None
     try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=state_dir, prefix=".instances.", suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(payload, f, indent=2)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, state_dir / RUNTIME_FILE)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise StateWriteError(
+            f"cannot write run-time instances to {path}: {exc.strerror or exc}; nothing changed"
+        ) from None
+    finally:
+        if tmp is not None and os.path.exists(tmp):
+            Path(tmp).unlink(missing_ok=True)
 
 
 class SupervisorControl:
@@ -125,9 +131,22 @@ class SupervisorControl:
     def add(self, instance: InstanceConfig) -> None:
         with self._lock:
             # Persist what was asked for (``{simulator}`` included); run the resolved URL.
-            self._ask(self._root, Add(self._resolve(instance)), self._timeout, f"add {instance.id}")
+            # Written before the root hears of it: a disk that refuses the write then
+            # changes nothing, where the other order would run an instance that a restart
+            # forgets.
+            before = list(self._runtime.values())
+            saved = instance.id not in self._runtime and instance.id not in self._file_ids
+            if saved:
+                save_runtime_instances(self._state_dir, [*before, instance])
+            try:
+                self._ask(
+                    self._root, Add(self._resolve(instance)), self._timeout, f"add {instance.id}"
+                )
+            except BaseException:
+                if saved:
+                    save_runtime_instances(self._state_dir, before)
+                raise
             self._runtime[instance.id] = instance
-            save_runtime_instances(self._state_dir, list(self._runtime.values()))
         log.info("added at run time", extra=about(instance.id))
 
     def remove(self, instance_id: str) -> None:
@@ -137,9 +156,16 @@ class SupervisorControl:
                     f"instance {instance_id!r} is defined in the config file; "
                     "remove it there and reload (SIGHUP)"
                 )
-            self._ask(self._root, Remove(instance_id), self._timeout, f"remove {instance_id}")
-            if self._runtime.pop(instance_id, None) is not None:
-                save_runtime_instances(self._state_dir, list(self._runtime.values()))
+            if instance_id in self._runtime:  # forgotten on disk first, as in add
+                rest = [c for c in self._runtime.values() if c.id != instance_id]
+                save_runtime_instances(self._state_dir, rest)
+            try:
+                self._ask(self._root, Remove(instance_id), self._timeout, f"remove {instance_id}")
+            except BaseException:
+                if instance_id in self._runtime:
+                    save_runtime_instances(self._state_dir, list(self._runtime.values()))
+                raise
+            self._runtime.pop(instance_id, None)
         log.info("removed at run time", extra=about(instance_id))
 
     def pairing_code(self, instance_id: str, phone: str) -> str:

@@ -31,6 +31,7 @@ from prometheus_client import CollectorRegistry
 
 from actors import Change, StatusBoard, WasupError, find_chromium
 from actors.driver import Driver
+from actors.errors import StateWriteError
 from actors.instance import profile_dir
 from actors.logs import about
 from actors.procs import kill_profile_processes
@@ -64,9 +65,15 @@ class AlreadyRunning(WasupError):
 
 def acquire_lock(state_dir: Path) -> IO[str]:
     """Lock ``<state_dir>/wasup.lock`` for this process, or raise :class:`AlreadyRunning`."""
-    state_dir.mkdir(parents=True, exist_ok=True)
     path = state_dir / "wasup.lock"
-    handle = path.open("a+")
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        handle = path.open("a+")
+    except OSError as exc:
+        raise StateWriteError(
+            f"cannot open the lock file {path}: {exc.strerror or exc} "
+            "(state_dir must be a writable directory)"
+        ) from None
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

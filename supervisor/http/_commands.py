@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from actors.errors import Busy, ConfigError, UnknownInstance, WasupError
+from actors.errors import Busy, ConfigError, StateWriteError, UnknownInstance, WasupError
 from supervisor.config import instance_json, parse_instance
 from supervisor.http._keys import CONTROL, CONTROL_EXECUTOR, INSTANCE_DEFAULTS, SIMULATOR_ENABLED
 from supervisor.http._protocol import call_off_loop
@@ -34,6 +34,9 @@ async def run_command(request: web.Request, iid: str, method: str, *args: Any) -
         raise HttpProblem(
             503, str(exc), instance_id=iid, headers={"Retry-After": f"{math.ceil(exc.retry_after)}"}
         ) from None
+    except StateWriteError as exc:
+        # The daemon's disk, not the client's request: retry once the disk is fixed.
+        raise HttpProblem(503, str(exc), instance_id=iid) from None
     except WasupError as exc:
         raise HttpProblem(409, str(exc), instance_id=iid) from None
 

@@ -137,8 +137,11 @@ def openapi_document(cfg: HttpConfig, version: str) -> dict[str, Any]:
                 {
                     "201": _json(_ref("InstanceOptions"), "added"),
                     "409": _error("the id exists or the supervisor refused"),
-                    "503": _error("the supervisor did not answer in time; retry after Retry-After"),
                     "413": _error("body too large"),
+                    "503": _error(
+                        "the supervisor did not answer in time (retry after Retry-After), or "
+                        "the state directory cannot be written (nothing changed)"
+                    ),
                 },
                 instance=True,
                 body={"content": {_JSON: {"schema": _ref("InstanceOptions")}}},
@@ -151,7 +154,10 @@ def openapi_document(cfg: HttpConfig, version: str) -> dict[str, Any]:
                     "202": _json(_ref("Accepted"), "removing"),
                     "404": _error("unknown instance"),
                     "409": _error("the instance comes from the config file; remove it there"),
-                    "503": _error("the supervisor did not answer in time; retry after Retry-After"),
+                    "503": _error(
+                        "the supervisor did not answer in time (retry after Retry-After), or "
+                        "the state directory cannot be written (nothing changed)"
+                    ),
                 },
                 instance=True,
             ),
