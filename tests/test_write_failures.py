@@ -8,6 +8,7 @@ once the disk is fixed the instance comes back by policy.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import subprocess
@@ -17,10 +18,11 @@ from pathlib import Path
 
 import pytest
 import requests
-from supervisor._control import RUNTIME_FILE, save_runtime_instances
 
 from actors import State
 from actors.errors import StateWriteError, check_writable
+from actors.status import InstanceStatus
+from supervisor._bridge import RUNTIME_FILE, save_runtime_instances
 from supervisor.settings import InstanceConfig
 from tests.daemon_harness import config_text, running_daemon
 from tests.waiting import wait_for
@@ -98,6 +100,10 @@ def kept_full(path: Path) -> Iterator[None]:
         filler.unlink()
 
 
+def _failed_after(generation: int, record: InstanceStatus) -> bool:
+    return record.state is State.BACKOFF and record.generation > generation
+
+
 def _leftovers(state: Path) -> list[str]:
     return [p.name for p in state.iterdir() if p.name.startswith(".instances.")]
 
@@ -153,7 +159,7 @@ def test_the_daemon_on_a_full_then_read_only_state_dir(tmp_path: Path) -> None:
                     failed = wait_for(
                         board,
                         "a",
-                        lambda r, g=generation: r.state is State.BACKOFF and r.generation > g,
+                        functools.partial(_failed_after, generation),
                         what=f"backoff on a {breakage} disk",
                     )
                     assert str(profile) in (failed.last_error or "")
