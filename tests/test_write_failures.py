@@ -113,7 +113,9 @@ def test_run_time_instances_on_a_full_or_read_only_disk(tmp_path: Path) -> None:
         save_runtime_instances(state, [InstanceConfig(id="a")])
         good = (state / RUNTIME_FILE).read_bytes()
         filler = fill(state)
-        big = [InstanceConfig(id=f"i{n}", url=f"https://example.org/{'x' * 900}") for n in range(50)]
+        big = [
+            InstanceConfig(id=f"i{n}", url=f"https://example.org/{'x' * 900}") for n in range(50)
+        ]
         with pytest.raises(StateWriteError, match=f"{state / RUNTIME_FILE}.*No space left"):
             save_runtime_instances(state, big)
         assert (state / RUNTIME_FILE).read_bytes() == good and _leftovers(state) == []
