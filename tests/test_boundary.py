@@ -167,6 +167,7 @@ INSTANCE_MESSAGES: list[object] = [
     m.SetAttempts(1),
     m.Opened(1),
     m.BrowserGone(1, "test"),
+    m.PageLiveness(1, silent_since=None),
     m.TimerFired(TimerName.IDLE, 1),
     m.PageReport(1, "qr", ref="2@x"),
 ]
