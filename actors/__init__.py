@@ -4,6 +4,9 @@ Callers hold actor refs, never actor objects. The StatusBoard is the read side: 
 that wants to know an instance's state reads it there instead of asking the actor.
 """
 
+from actors._capture import list_captures
+from actors._screens import BLOCKING as BLOCKING_SCREENS
+from actors._screens import Screen
 from actors.chromium import find_chromium
 from actors.errors import (
     BrowserNotFound,
@@ -18,6 +21,7 @@ from actors.status import Change, InstanceStatus, StatusBoard
 from actors.vocabulary import Circuit, RestartReason, TimerName
 
 __all__ = [
+    "BLOCKING_SCREENS",
     "RUNNING",
     "TRANSITIONS",
     "WAITING",
@@ -29,6 +33,7 @@ __all__ = [
     "IllegalTransition",
     "InstanceStatus",
     "RestartReason",
+    "Screen",
     "State",
     "StatusBoard",
     "TimerName",
@@ -36,4 +41,5 @@ __all__ = [
     "WasupError",
     "check_move",
     "find_chromium",
+    "list_captures",
 ]

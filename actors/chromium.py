@@ -8,8 +8,10 @@ then other usual places.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
+import subprocess
 from collections.abc import Mapping, Sequence
 
 from actors.errors import BrowserNotFound
@@ -53,11 +55,33 @@ def sandbox_wanted(setting: str, euid: int) -> bool:
     return setting == "on" or (setting == "auto" and euid != 0)
 
 
-#: A normal desktop Chrome user agent: WhatsApp Web rejects "HeadlessChrome".
-USER_AGENT = (
-    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/131.0.0.0 Safari/537.36"
-)
+def user_agent(version: str) -> str:
+    """A normal desktop Chrome user agent for browser ``version`` (WhatsApp Web rejects
+    "HeadlessChrome", and one claiming another version than the engine's looks forged)."""
+    major = version.split(".", 1)[0] if version[:1].isdigit() else "131"
+    return (
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        f"Chrome/{major}.0.0.0 Safari/537.36"
+    )
+
+
+def identity_flags(agent: str, locale: str) -> list[str]:
+    """Flags that make every part of the browser (service workers too, which Playwright's
+    context user agent does not reach) send ``agent`` and speak ``locale``."""
+    return [f"--user-agent={agent}", f"--lang={locale}"]
+
+
+@functools.lru_cache(maxsize=8)
+def chromium_version(executable: str) -> str:
+    """``chromium --version``'s version number (``131.0.6778.204``), or ``unknown``."""
+    try:
+        out = subprocess.run(
+            [executable, "--version"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    words = out.split()
+    return next((w for w in reversed(words) if w[:1].isdigit()), "unknown")
 
 
 def _usable(path: str) -> bool:

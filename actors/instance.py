@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from actors import messages as m
+from actors._screens import PROGRESS_STATES, Outcome, Screen, Seen, TimerOp, screen_outcome
 from actors.boundary import GuardedActor
 from actors.driver import Driver
 from actors.lifecycle import RUNNING, TRANSITIONS, WAITING, State
@@ -36,26 +37,6 @@ from actors.timers import Timers, tell_quietly
 from actors.vocabulary import RestartReason, TimerName
 
 log = logging.getLogger("wasup.instance")
-
-_SCREEN_STATES = {
-    "qr": State.QR,
-    "qr_idle": State.QR,
-    "pairing": State.QR,
-    "syncing": State.SYNCING,
-    "connected": State.CONNECTED,
-    "conflict": State.CONFLICT,
-    "logged_out": State.LOGGED_OUT,
-}
-_SCREEN_EVENTS = {
-    State.QR: Event.QR,
-    State.SYNCING: Event.SYNCING,
-    State.CONNECTED: Event.CONNECTED,
-    State.CONFLICT: Event.CONFLICT,
-    State.LOGGED_OUT: Event.LOGGED_OUT,
-}
-TERMINAL_SCREENS = frozenset({"banned", "deprecated"})
-#: States that must lead somewhere by a deadline; staying means the page is stuck.
-_PROGRESS_STATES = frozenset({State.STARTING, State.SYNCING, State.LOGGED_OUT})
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +86,8 @@ class InstanceActor(GuardedActor):
         self._timers: Timers[TimerName] = Timers(driver, clock, m.TimerFired)
         self._qr_wanted_until = 0.0
         self._screen: str | None = None
+        self._seen: Seen | None = None
+        self._linked = False
         self._last_order: tuple[float, int] = (0.0, 0)
         self._rotation_refs = 0  # refs seen since the page's QR rotation (re)started
 
@@ -142,9 +125,14 @@ class InstanceActor(GuardedActor):
     def _now(self) -> float:
         return self._clock()
 
-    def _report(self, event: Event, detail: str = "") -> None:
+    def _report(
+        self, event: Event, detail: str = "", *, retry_after: float | None = None, note: str = ""
+    ) -> None:
         try:
-            self._report_to_parent(Report(self._id, self._generation, event, detail))
+            report = Report(
+                self._id, self._generation, event, detail, retry_after=retry_after, note=note
+            )
+            self._report_to_parent(report)
         except Exception:
             self._log.exception("reporting %s to the parent failed", event)
 
@@ -152,8 +140,7 @@ class InstanceActor(GuardedActor):
         """Apply a move the page or a command asked for; illegal ones are logged and skipped."""
         src = self._state
         if dst is src:
-            if changes:
-                self._board.change(self._id, **changes)
+            self._edit(**changes)
             return False
         if dst not in TRANSITIONS[src]:
             self._log.warning("ignoring %s -> %s (not an allowed move)", src, dst)
@@ -162,9 +149,16 @@ class InstanceActor(GuardedActor):
         self._track_progress(dst)
         return True
 
+    def _edit(self, **changes: Any) -> None:
+        """Write ``changes`` unless the record holds them already (no empty notifications:
+        a sync percentage changes every few hundred milliseconds)."""
+        record = self._board.require(self._id)
+        if any(getattr(record, name) != value for name, value in changes.items()):
+            self._board.change(self._id, **changes)
+
     def _track_progress(self, state: State) -> None:
         """Arm the deadline of a state that must lead somewhere; drop it elsewhere."""
-        if state in _PROGRESS_STATES:
+        if state in PROGRESS_STATES:
             limit = (
                 self._spec.sync_timeout if state is State.SYNCING else self._spec.progress_timeout
             )
@@ -205,6 +199,8 @@ class InstanceActor(GuardedActor):
         now = self._now()
         self._generation += 1
         self._screen = None
+        self._seen = None
+        self._linked = False
         self._last_order = (0.0, 0)
         self._rotation_refs = 0
         self._qr_wanted_until = now + self._spec.qr_idle_timeout
@@ -421,6 +417,10 @@ class InstanceActor(GuardedActor):
         if msg.error is not None:
             self._crashed(f"launch failed: {msg.error}")
 
+    def _on_screen_captured(self, msg: m.ScreenCaptured) -> None:
+        record = self._board.require(self._id)
+        self._board.change(self._id, unknown_screens=record.unknown_screens + 1)
+
     def _on_browser_gone(self, msg: m.BrowserGone) -> None:
         if self._current(msg.generation):
             self._crashed(msg.reason)
@@ -441,7 +441,7 @@ class InstanceActor(GuardedActor):
             return
         if msg.name is TimerName.PROGRESS:
             state = self._state
-            if state in _PROGRESS_STATES and self._session is not None:
+            if state in PROGRESS_STATES and self._session is not None:
                 self._crashed(
                     f"no progress: still {state.value} after the deadline "
                     f"(last screen {self._screen or 'none'})"
@@ -454,66 +454,54 @@ class InstanceActor(GuardedActor):
             self._log.debug("stale page report %s dropped", msg)
             return
         self._last_order = msg.order
-        screen = msg.screen
-        self._screen = f"{screen}:{msg.detail}" if screen == "conflict" and msg.detail else screen
-        if screen in TERMINAL_SCREENS:
-            self._board.change(self._id, screen=screen, last_error=f"WhatsApp shows {screen}")
-            self._report(Event.TERMINAL, screen)
-            return
-        dst = _SCREEN_STATES.get(screen)
-        if dst is None:  # loading, offline, logging_out, unknown: no lifecycle change
-            self._board.change(self._id, screen=screen)
-            return
-        if screen == "qr":
-            self._on_qr(msg.ref)
-            return
-        if screen == "qr_idle":
+        seen = Seen(Screen.parse(msg.screen), msg.ref, msg.code, msg.detail or "")
+        outcome = screen_outcome(
+            self._board.require(self._id),
+            seen,
+            self._seen,
+            self._now(),
+            self._qr_wanted_until,
+            self._spec.qr_idle_timeout,
+            linked=self._linked,
+            ref_lifetime=ref_lifetime(self._rotation_refs),
+        )
+        self._seen = seen
+        if seen.screen is Screen.QR_IDLE:
             self._rotation_refs = 0  # a reload starts a new rotation: its first ref lives long
-            self._move(State.QR, screen=screen, qr_ref=None, pairing_code=None)
-            if self._now() < self._qr_wanted_until:
-                self._click_reload()
-            return
-        if screen == "pairing":
-            self._move(State.QR, screen=screen, qr_ref=None, pairing_code=msg.code)
-            return
-        changes: dict[str, Any] = {"screen": screen, "qr_ref": None, "pairing_code": None}
-        if dst is State.CONNECTED:
-            changes["last_connected"] = self._now()
-            changes["last_error"] = None
-            self._timers.cancel(TimerName.IDLE)
-        if dst is State.CONFLICT and self._state is not State.CONFLICT:
-            changes["conflicts"] = self._board.require(self._id).conflicts + 1
-            changes["last_error"] = f"conflict ({msg.detail or 'another computer'})"
-        if dst is State.LOGGED_OUT:
-            changes["last_error"] = f"logged out from the phone ({msg.detail or 'no reason'})"
-        if self._move(dst, **changes):
-            self._report(_SCREEN_EVENTS[dst], msg.detail or "")
+        elif any(step.changes.get("qr_ref") for step in outcome.steps):
+            self._rotation_refs += 1
+        self._apply_outcome(outcome)
 
-    def _on_qr(self, ref: str | None) -> None:
-        now = self._now()
-        record = self._board.require(self._id)
-        if ref is None or ref == record.qr_ref:
-            return
-        lifetime = ref_lifetime(self._rotation_refs)
-        self._rotation_refs += 1
-        changes: dict[str, Any] = {
-            "screen": "qr",
-            "qr_ref": ref,
-            "qr_since": now,
-            "qr_expires": now + lifetime,
-            "pairing_code": None,
-            "qr_codes": record.qr_codes + 1,
-        }
-        if record.start_requested is not None:
-            self._board.qr_ready.observe(max(0.0, now - record.start_requested))
-            changes["start_requested"] = None
-        entered = self._move(State.QR, **changes)
-        if entered:
-            # An unscanned QR gets the whole idle time from when it appears (or longer, if
-            # someone asked for it since).
-            self._qr_wanted_until = max(self._qr_wanted_until, now + self._spec.qr_idle_timeout)
-            self._set_timer(TimerName.IDLE, self._qr_wanted_until)
-            self._report(Event.QR)
+    def _apply_outcome(self, outcome: Outcome) -> None:
+        """Carry out what :func:`actors._screens.screen_outcome` decided, in order."""
+        self._screen = outcome.screen_key
+        if outcome.qr_ready is not None:
+            self._board.qr_ready.observe(outcome.qr_ready)
+        for step in outcome.steps:
+            if self._move(step.state, **step.changes) and step.event is not None:
+                self._report(step.event, step.detail)
+            state = self._state
+            if state in (State.SYNCING, State.CONNECTED):
+                self._linked = True
+            elif state in (State.LOGGED_OUT, State.QR):
+                self._linked = False
+        if outcome.changes:
+            self._edit(**outcome.changes)
+        if outcome.idle is TimerOp.CANCEL:
+            self._timers.cancel(TimerName.IDLE)
+        elif outcome.idle is TimerOp.ARM and outcome.idle_at is not None:
+            self._qr_wanted_until = outcome.idle_at
+            self._set_timer(TimerName.IDLE, outcome.idle_at)
+        if outcome.progress:
+            self._track_progress(self._state)
+        if outcome.report is not None:
+            event, detail = outcome.report
+            note = str(outcome.changes.get("last_error") or "")
+            self._report(event, detail, retry_after=outcome.retry_after, note=note)
+        if outcome.crash is not None:
+            self._crashed(outcome.crash)
+        elif outcome.click is not None:
+            self._click_reload()
 
     def _click_reload(self) -> None:
         if self._session is None:
@@ -543,6 +531,7 @@ class InstanceActor(GuardedActor):
         m.Opened: _on_opened,
         m.BrowserGone: _on_browser_gone,
         m.PageLiveness: _on_liveness,
+        m.ScreenCaptured: _on_screen_captured,
         m.TimerFired: _on_timer,
         m.PageReport: _on_page,
     }

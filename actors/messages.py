@@ -139,8 +139,8 @@ class PageReport:
     generation: int
     """Browser generation the page belongs to."""
     screen: str
-    """``loading``, ``qr``, ``qr_idle``, ``pairing``, ``syncing``, ``connected``, ``conflict``,
-    ``offline``, ``banned``, ``deprecated``, ``logging_out``, ``logged_out`` or ``unknown``."""
+    """A :class:`actors._screens.Screen` value as the detector names it (``qr``,
+    ``connected``, ``tos_block``, ``unknown``, ...); anything else counts as unknown."""
     ref: str | None = None
     """The QR payload when ``screen`` is ``qr``."""
     code: str | None = None
@@ -150,6 +150,16 @@ class PageReport:
     order: tuple[float, int] = (0.0, 0)
     """When the page made the report (ms epoch, per-page counter): reports can arrive out
     of order, and one older than the last one handled is stale."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScreenCaptured:
+    """An unknown screen not seen before on this instance was saved for the operator."""
+
+    generation: int
+    """Browser generation that showed it."""
+    path: str
+    """The PNG's path (the redacted HTML is beside it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,3 +230,9 @@ class Report:
     """What happened."""
     detail: str = ""
     """Extra words: crash reason, terminal screen name, conflict kind."""
+    retry_after: float | None = None
+    """For a terminal page that ends by itself (a temporary ban): seconds after which one
+    probe start is worth trying; None: parked until an operator resets."""
+    note: str = ""
+    """For a terminal page: what it said, in words, for ``last_error`` (ban length, user
+    agent)."""

@@ -21,17 +21,34 @@ TEXT_KEYS = (
     "conflict",
     "another_window",
     "unsupported_takeover",
+    "call_takeover",
     "qr_reload",
+    "qr_offline",
+    "loading",
     "syncing",
     "offline",
+    "connecting",
+    "tos_block",
+    "smb_tos_block",
+    "temp_ban",
+    "phone_outdated",
+    "unsupported_browser",
     "banned",
-    "deprecated",
+    "proxyblock",
+    "service_unavailable",
     "logging_out",
+    "too_many_attempts",
+    "something_went_wrong",
+    "limited_availability",
+    "invalid_phone",
     "use_here",
     "refresh",
     "link_with_phone",
     "next",
+    "pairing_refresh",
 )
+#: Pairing-code refusals: text key = the reason the API answers with.
+PAIRING_ERROR_KEYS = ("too_many_attempts", "something_went_wrong", "limited_availability")
 SELECTOR_KEYS = (
     "qr",
     "loading",
@@ -40,6 +57,10 @@ SELECTOR_KEYS = (
     "dialog",
     "buttons",
     "phone_input",
+    "use_here_button",
+    "link_with_phone_button",
+    "next_button",
+    "pairing_refresh_button",
 )
 ATTRIBUTE_KEYS = ("qr_ref_attribute", "pairing_code_attribute")
 

@@ -21,12 +21,14 @@ from typing import Any
 from playwright.async_api import BrowserContext, Page
 from playwright.async_api import Error as PlaywrightError
 
-from actors.chromium import USER_AGENT, launch_flags
+from actors._capture import capture_screen
+from actors._screens import pairing_code_of
+from actors.chromium import chromium_version, identity_flags, launch_flags, user_agent
 from actors.driver import Driver
 from actors.errors import WasupError, check_writable
 from actors.liveness import LivenessPlan, Probe
 from actors.logs import InstanceLog
-from actors.messages import BrowserGone, PageLiveness, PageReport
+from actors.messages import BrowserGone, PageLiveness, PageReport, ScreenCaptured
 from actors.procs import clear_profile_locks, kill_profile_processes, profile_processes
 from actors.selectors import Selectors
 
@@ -37,6 +39,14 @@ _DETECTOR = resources.files("actors").joinpath("detect.js").read_text(encoding="
 
 class SessionError(WasupError):
     """A browser operation failed (launch, page action, pairing)."""
+
+
+class PairingRefused(SessionError):
+    """WhatsApp answered a pairing-code request with an error dialog or a bad number."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"WhatsApp refused the pairing code: {reason}")
+        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +72,11 @@ class SessionConfig:
     close_timeout: float = 10.0
     """Seconds a graceful close may take before the processes are killed."""
     screenshot_dir: Path | None = None
-    """Where screenshots of unknown screens go (None: none taken)."""
+    """Where unknown screens are captured, one directory per instance (None: not at all)."""
     liveness_timeout: float = 30.0
     """Seconds within which a page that stopped answering is found (0: never probed)."""
+    locale: str = "en-US"
+    """The browser's language; the built-in selectors' texts are English."""
 
 
 class Session:
@@ -93,8 +105,12 @@ class Session:
         self._tasks: set[asyncio.Future[None]] = set()
         self._open_task: asyncio.Task[Any] | None = None
         self._launch_started = False
-        self._screenshot_taken = False
         self._hung = False
+        self._latest: dict[str, Any] = {}
+        self._latest_order: tuple[float, int] = (0.0, 0)
+        self._reports = 0
+        self._news = asyncio.Event()
+        self.user_agent = ""
 
     # -- launching -----------------------------------------------------------------------
 
@@ -113,6 +129,11 @@ class Session:
         self._unsubscribe_death = self._driver.on_driver_death(
             lambda: self._died("the Playwright driver died")
         )
+        # The user agent names the engine's real version; service workers (which serve
+        # WhatsApp Web on later starts of a profile) only see the command-line one.
+        version = await asyncio.to_thread(chromium_version, cfg.executable)
+        self.user_agent = user_agent(version)
+        flags = identity_flags(self.user_agent, cfg.locale)
         async with self._driver.launch_slot():
             if self._closing:
                 raise SessionError("closed before launch")
@@ -126,9 +147,10 @@ class Session:
                 str(cfg.profile_dir.resolve()),
                 executable_path=cfg.executable,
                 headless=cfg.headless,
-                args=launch_flags(sandbox=cfg.sandbox, extra=cfg.extra_args),
+                args=launch_flags(sandbox=cfg.sandbox, extra=(*flags, *cfg.extra_args)),
                 chromium_sandbox=cfg.sandbox,
-                user_agent=USER_AGENT,
+                user_agent=self.user_agent,
+                locale=cfg.locale,
                 viewport={"width": 1200, "height": 900},
                 handle_sigint=False,
                 handle_sigterm=False,
@@ -171,9 +193,13 @@ class Session:
             order=(float(payload.get("t") or 0.0), int(payload.get("seq") or 0)),
         )
         self._post(report)
-        if report.screen == "unknown" and not self._screenshot_taken:
-            self._screenshot_taken = True
-            self._spawn(self._screenshot_unknown())
+        if report.order > self._latest_order:
+            self._latest, self._latest_order = payload, report.order
+            self._reports += 1
+            news, self._news = self._news, asyncio.Event()
+            news.set()
+        if report.screen == "unknown":
+            self._spawn(self._capture_unknown(str(payload.get("hash") or "")))
 
     def _spawn(self, work: Any) -> None:
         task = asyncio.ensure_future(work)
@@ -231,17 +257,18 @@ class Session:
         self._log.warning("%s (generation %d)", reason, self.generation)
         self._post(BrowserGone(self.generation, reason))
 
-    async def _screenshot_unknown(self) -> None:
+    async def _capture_unknown(self, fingerprint: str) -> None:
         directory, page = self._cfg.screenshot_dir, self._page
         if directory is None or page is None:
             return
-        directory.mkdir(parents=True, exist_ok=True)
-        path = directory / f"{self._cfg.instance_id}-unknown-{int(time.time())}.png"
         try:
-            await page.screenshot(path=str(path))
-            self._log.warning("unknown screen, screenshot at %s", path)
-        except PlaywrightError as exc:
-            self._log.warning("unknown screen, screenshot failed: %s", exc)
+            saved = await capture_screen(page, directory / self._cfg.instance_id, fingerprint)
+        except (PlaywrightError, OSError) as exc:
+            self._log.warning("unknown screen, capture failed: %s", exc)
+            return
+        if saved is not None:
+            self._log.warning("unknown screen, captured at %s", saved)
+            self._post(ScreenCaptured(self.generation, str(saved)))
 
     # -- actions -------------------------------------------------------------------------
 
@@ -250,19 +277,60 @@ class Session:
         page = self._require_page()
         return bool(await page.evaluate("(key) => window.__wasupClick(key)", text_key))
 
+    async def _until(
+        self, done: Callable[[dict[str, Any]], bool], seconds: float, after: int = 0
+    ) -> dict[str, Any]:
+        """The first report (newer than report number ``after``) for which ``done`` holds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while self._reports <= after or not done(self._latest):
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                shown = self._latest.get("screen", "nothing")
+                raise SessionError(f"the page still shows {shown} after {seconds:g} s")
+            news = self._news
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(news.wait(), remaining)
+        return self._latest
+
     async def request_pairing_code(self, phone: str, wait_seconds: float = 15.0) -> str:
-        """Go through "Link with phone number" and return the code WhatsApp shows."""
+        """Go through "Log in with phone number" and return the code WhatsApp shows.
+
+        Error dialogs ("Too many attempts", ...) and a refused number raise
+        :class:`PairingRefused` as soon as the page shows them; an expired code is
+        renewed with its button, never served.
+        """
         page = self._require_page()
-        if not await self.click("link_with_phone"):
-            raise SessionError("no 'Link with phone number' button on the page")
-        field = page.locator(", ".join(self._selectors.selectors["phone_input"])).first
-        await field.fill(phone, timeout=wait_seconds * 1000)
-        if not await self.click("next"):
-            await field.press("Enter")
-        selector = ", ".join(self._selectors.selectors["pairing_code"])
-        element = await page.wait_for_selector(selector, timeout=wait_seconds * 1000)
-        attribute = self._selectors.attributes["pairing_code_attribute"]
-        code = await element.get_attribute(attribute) if element else None
+        number = "+" + "".join(c for c in phone if c.isdigit())
+        screen = self._latest.get("screen")
+        if screen == "pairing":
+            return self._served_code(self._latest)
+        before = self._reports
+        if screen == "pairing_expired":
+            if not await self.click("pairing_refresh"):
+                raise SessionError("the pairing code expired and no button renews it")
+        else:
+            if screen != "pairing_entry":
+                if not await self.click("link_with_phone"):
+                    raise SessionError("no 'Log in with phone number' link on the page")
+                entry = await self._until(
+                    lambda r: r.get("screen") in _ENTRY_OR_ERROR, wait_seconds, before
+                )
+                _raise_refusal(entry)
+            field = page.locator(", ".join(self._selectors.selectors["phone_input"])).first
+            await field.fill(number, timeout=wait_seconds * 1000)
+            before = self._reports
+            if not await self.click("next"):
+                await field.press("Enter")
+        result = await self._until(_pairing_answered, wait_seconds, before)
+        _raise_refusal(result)
+        if result.get("screen") == "pairing_expired":
+            raise SessionError("the pairing code expired before it could be served")
+        return self._served_code(result)
+
+    @staticmethod
+    def _served_code(report: dict[str, Any]) -> str:
+        code = pairing_code_of(_opt_str(report.get("code")))
         if not code:
             raise SessionError("the pairing code element has no code")
         return code
@@ -313,6 +381,23 @@ class Session:
         except (TimeoutError, PlaywrightError) as exc:
             self._log.warning("graceful close failed (%s); killing", exc)
             kill_profile_processes(self._cfg.profile_dir)
+
+
+_ENTRY_OR_ERROR = frozenset({"pairing_entry", "pairing_error"})
+
+
+def _pairing_answered(report: dict[str, Any]) -> bool:
+    screen = report.get("screen")
+    if screen == "pairing_entry":
+        return report.get("detail") == "invalid_phone"
+    return screen in ("pairing", "pairing_error", "pairing_expired")
+
+
+def _raise_refusal(report: dict[str, Any]) -> None:
+    if report.get("screen") == "pairing_error":
+        raise PairingRefused(str(report.get("detail") or "error"))
+    if report.get("screen") == "pairing_entry" and report.get("detail") == "invalid_phone":
+        raise PairingRefused("invalid_phone")
 
 
 def _opt_str(value: Any) -> str | None:

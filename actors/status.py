@@ -71,6 +71,8 @@ class InstanceStatus:
     """Conflicts seen so far."""
     circuit_opens: int = 0
     """Times the circuit breaker opened."""
+    unknown_screens: int = 0
+    """Distinct unknown screens captured under ``<state_dir>/screens/<id>/``."""
     circuit: Circuit = Circuit.CLOSED
     """The breaker: ``closed``, ``open``, ``half_open`` or ``parked``. The only field the
     root supervisor writes; the instance's actor writes all the others."""

@@ -68,6 +68,8 @@ class Connection:
     refs_issued: int = 0
     conflict: str = "computer"
     """Conflict dialog variant: ``computer`` (another profile or the rival) or ``window``."""
+    user_agent: str = ""
+    """The page's ``navigator.userAgent``, as it said hello."""
 
 
 @dataclass(slots=True)
@@ -142,11 +144,11 @@ class World:
         self._forget_codes(conn)
         conn.refs_issued = 0
 
-    def show_ref(self, conn_id: int, platform: str) -> str:
+    def show_ref(self, conn_id: int, platform: str, style: str = "plain") -> str:
         """Give the connection a fresh ref; return its whole ``data-ref`` string."""
         conn = self._unlinked(conn_id)
         self._forget_codes(conn)
-        conn.ref = ",".join((_codes.new_ref(), *conn.keys, platform))
+        conn.ref = _codes.styled_ref(",".join((_codes.new_ref(), *conn.keys, platform)), style)
         conn.refs_issued += 1
         self._refs[_codes.ref_of(conn.ref)] = conn.id
         return conn.ref
@@ -341,6 +343,7 @@ class World:
                 ref=c.ref,
                 pairing_code=c.pairing_code,
                 refs_issued=c.refs_issued,
+                user_agent=c.user_agent,
             )
             for c in self._conns.values()
         )

@@ -21,9 +21,25 @@ def new_ref() -> str:
     return "2@" + base64.b64encode(secrets.token_bytes(36)).decode()
 
 
+#: What ``data-ref`` may carry besides its five fields, by ``ref_style``.
+WAME_PREFIX = "https://wa.me/settings/linked_devices#"
+FAQ_FIELD = "https://faq.whatsapp.com/r/ld"
+
+
+def styled_ref(data_ref: str, style: str) -> str:
+    """``data_ref`` written the way ``style`` (``plain``, ``faq``, ``wame``) says."""
+    if style == "faq":
+        return f"{data_ref},{FAQ_FIELD}"
+    if style == "wame":
+        return WAME_PREFIX + data_ref
+    return data_ref
+
+
 def ref_of(text: str) -> str:
     """The ref in ``text``, which is a bare ref or a whole ``data-ref`` string."""
-    return text.strip().split(",", 1)[0]
+    text = text.strip()
+    text = text.removeprefix(WAME_PREFIX)
+    return text.split(",", 1)[0]
 
 
 def is_key(text: object) -> bool:

@@ -199,6 +199,22 @@ async def deprecated(request: web.Request) -> web.Response:
     return web.json_response({"deprecated": on})
 
 
+@control_routes.post("/_sim/screen")
+async def screen(request: web.Request) -> web.Response:
+    body = await _body(request)
+    kind = _get(body, "screen", (str, type(None)))
+    duration = _get(body, "duration", str, "")
+    await request.app[HUB].set_screen(kind, duration[:100])
+    return web.json_response({"screen": kind, "duration": duration[:100]})
+
+
+@control_routes.post("/_sim/pairing-error")
+async def pairing_error(request: web.Request) -> web.Response:
+    error = _get(await _body(request), "error", (str, type(None)))
+    request.app[HUB].set_pairing_error(error)
+    return web.json_response({"error": error})
+
+
 @control_routes.get("/_sim/settings")
 async def get_settings(request: web.Request) -> web.Response:
     return web.json_response(request.app[HUB].settings.to_json())

@@ -25,6 +25,24 @@ log = logging.getLogger("simulator")
 
 _DEVICE_ID = re.compile(r"^[A-Za-z0-9]{4,64}$")
 
+#: Screens ``POST /_sim/screen`` can put on every page, in place of whatever it showed.
+SCREEN_KINDS = frozenset(
+    {
+        "tos_block",
+        "smb_tos_block",
+        "temp_ban",
+        "phone_outdated",
+        "unsupported_browser",
+        "call_takeover",
+        "proxyblock",
+        "service_unavailable",
+        "connecting",
+        "foreign",
+    }
+)
+#: Error dialogs a pairing-code request can meet.
+PAIRING_ERRORS = frozenset({"too_many_attempts", "something_went_wrong", "limited_availability"})
+
 
 class Outbox(Protocol):
     """Where a page's messages go (an aiohttp WebSocketResponse)."""
@@ -54,6 +72,10 @@ class Hub:
         self._changed = asyncio.Event()
         self._pages: dict[int, _Page] = {}
         self._rivals: dict[str, asyncio.Task[None]] = {}
+        self.screen: dict[str, Any] | None = None
+        """The screen forced on every page (``kind`` and its data), or None."""
+        self.pairing_error: str | None = None
+        """The error dialog every pairing-code request meets, or None."""
 
     # -- pages -------------------------------------------------------------------------------
 
@@ -66,7 +88,9 @@ class Hub:
             raise BadRequest("hello: keys must be 3 base64 32-byte keys")
         if credential is not None and not isinstance(credential, str):
             raise BadRequest("hello: credential must be a string or null")
+        agent = msg.get("user_agent")
         conn = self.world.open(device, (keys[0], keys[1], keys[2]), credential or None)
+        conn.user_agent = agent[:500] if isinstance(agent, str) else ""
         page = _Page(conn.id, outbox)
         self._pages[conn.id] = page
         welcome = {"type": "welcome", "reconnect_delay": self.settings.reconnect_delay}
@@ -89,10 +113,15 @@ class Hub:
             await self._show(page, "pairing", phase="phone")
         elif role is Role.UNLINKED and kind == "pair_phone":
             phone = msg.get("phone")
-            if _codes.is_phone_number(phone):
+            if self.pairing_error is not None:
+                await self._show(page, "pairing", phase="phone", dialog=self.pairing_error)
+            elif _codes.is_phone_number(phone):
                 self._run(page, self._show_pairing_codes(page, str(phone)))
             else:
-                await self._show(page, "pairing", phase="phone", error="Invalid phone number.")
+                await self._show(page, "pairing", phase="phone", error="invalid_phone")
+        elif role is Role.UNLINKED and kind == "new_code":
+            phone = msg.get("phone")
+            self._run(page, self._show_pairing_codes(page, str(phone or "")))
         elif role is Role.DISPLACED and kind == "use_here":
             try:
                 await self._activated(page, self.world.use_here(conn_id))
@@ -189,14 +218,50 @@ class Hub:
         self.online = online
         for page in self._pages_of(self._pages):
             conn = self.world.get(page.conn)
-            if online and conn.screen == "offline":
+            if online and conn.screen in ("offline", "qr-offline"):
                 await self._settle(page)
             # A loading page settles by itself when its startup ends; terminal screens stay.
+            elif not online and conn.screen == "qr":
+                # On the QR screen WhatsApp keeps the old QR drawn under an overlay button.
+                self._run(page, None)
+                self.world.suspend(page.conn)
+                await self._show(page, "qr-offline")
             elif not online and conn.screen != "loading" and conn.role is not Role.BLOCKED:
                 self._run(page, None)
                 self.world.suspend(page.conn)
                 await self._show(page, "offline")
         self._bump()
+
+    async def set_screen(self, kind: str | None, duration: str = "") -> None:
+        """Show screen ``kind`` (:data:`SCREEN_KINDS`) on every page, now and on load, in
+        place of what the page showed; None puts every page back where it belongs."""
+        if kind is not None and kind not in SCREEN_KINDS:
+            raise BadRequest(f"screen must be one of {sorted(SCREEN_KINDS)} or null, got {kind!r}")
+        self.screen = None if kind is None else {"kind": kind, "duration": duration}
+        for page in self._pages_of(self._pages):
+            conn = self.world.get(page.conn)
+            if conn.screen == "loading" or conn.role is Role.BLOCKED:
+                continue
+            if self.screen is not None:
+                await self._forced(page)
+            elif conn.screen == "forced":
+                await self._settle(page)
+        self._bump()
+
+    def set_pairing_error(self, error: str | None) -> None:
+        """Make every pairing-code request meet error dialog ``error`` (None: none)."""
+        if error is not None and error not in PAIRING_ERRORS:
+            raise BadRequest(
+                f"error must be one of {sorted(PAIRING_ERRORS)} or null, got {error!r}"
+            )
+        self.pairing_error = error
+        self._bump()
+
+    async def _forced(self, page: _Page) -> None:
+        assert self.screen is not None
+        self._run(page, None)
+        self.world.suspend(page.conn)  # an ACTIVE page logs in again once the screen goes
+        await self._show(page, "forced", **self.screen)
 
     async def set_deprecated(self, on: bool) -> None:
         """Serve the "out of date" screen to every page (now and new ones) while on."""
@@ -224,6 +289,7 @@ class Hub:
         self._pages.clear()
         self.settings = self.initial_settings
         self.online, self.deprecated = True, False
+        self.screen, self.pairing_error = None, None
         self._bump()
 
     async def close(self) -> None:
@@ -261,8 +327,16 @@ class Hub:
     async def _settle(self, page: _Page) -> None:
         """Show what the page's state calls for, after loading or when the network returns."""
         conn = self.world.get(page.conn)
+        refused = self.settings.refuse_user_agent
         if self.deprecated:
             await self._terminal(page, "deprecated")
+        elif refused and refused in conn.user_agent:
+            # What the server sends a user agent it dislikes; like WhatsApp, it never ends.
+            self._run(page, None)
+            self.world.block(page.conn)
+            await self._show(page, "forced", kind="unsupported_browser", duration="")
+        elif self.screen is not None:
+            await self._forced(page)
         elif not self.online:
             await self._show(page, "offline")
         elif conn.role is Role.DISPLACED:
@@ -281,7 +355,7 @@ class Hub:
         self.world.start_rotation(page.conn)
         ref = ""
         for i in range(self.settings.ref_count):
-            ref = self.world.show_ref(page.conn, self.settings.platform)
+            ref = self.world.show_ref(page.conn, self.settings.platform, self.settings.ref_style)
             await self._show(page, "qr", ref=ref, matrix=_codes.qr_matrix(ref))
             await asyncio.sleep(self.settings.first_ref_ttl if i == 0 else self.settings.ref_ttl)
         self.world.forget_codes(page.conn)
@@ -289,10 +363,14 @@ class Hub:
         await self._show(page, "qr-idle", ref=ref)
 
     async def _show_pairing_codes(self, page: _Page, phone: str) -> None:
-        while True:
+        code = ""
+        for _ in range(self.settings.pairing_code_count):
             code = self.world.show_pairing_code(page.conn)
             await self._show(page, "pairing", phase="code", code=code, phone=phone)
             await asyncio.sleep(self.settings.pairing_code_ttl)
+        # As on WhatsApp Web, the code finally expires behind a button that asks a new one.
+        self.world.forget_codes(page.conn)
+        await self._show(page, "pairing", phase="expired", phone=phone, stale=code)
 
     async def _main_after_syncing(self, page: _Page) -> None:
         await asyncio.sleep(self.settings.syncing_delay)
@@ -331,7 +409,7 @@ class Hub:
 
     async def _navigate_logout(self, page: _Page, reason: int) -> None:
         self._run(page, None)
-        url = f"/?post_logout=1&logout_reason={reason}"
+        url = f"/?post_logout=1&logout_reason={reason}" if self.settings.logout_param else "/"
         await self._send(page, {"type": "navigate", "url": url, "forget": True})
 
     def _schedule_retake(self, account: str) -> None:
@@ -392,7 +470,8 @@ class Hub:
         if page.conn not in self._pages:
             return
         self.world.get(page.conn).screen = screen
-        await self._send(page, {"type": "screen", "screen": screen, **data})
+        message = {"type": "screen", "screen": screen, "dom": self.settings.variant, **data}
+        await self._send(page, message)
         self._bump()
 
     async def _send(self, page: _Page, msg: Mapping[str, Any]) -> None:

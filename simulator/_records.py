@@ -70,6 +70,8 @@ class DeviceInfo(_Json):
     """Pairing code showing now (8 characters, no dash), or None."""
     refs_issued: int
     """QR refs shown since the current rotation began."""
+    user_agent: str = ""
+    """The page's ``navigator.userAgent``."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,21 @@ class SimSettings:
     """Seconds the page waits before reopening its socket after losing it."""
     platform: str = "WEB"
     """Last field of every QR's ``data-ref``."""
+    pairing_code_count: int = 5
+    """Pairing codes shown one after another before the code expires behind a button."""
+    variant: str = "current"
+    """Page DOM: ``current`` (2025-26 builds: data-testids, code cells, current texts) or
+    ``legacy`` (obfuscated class names, no data-testid, older texts)."""
+    ref_style: str = "plain"
+    """How ``data-ref`` is written: ``plain`` (five fields), ``faq`` (a sixth field
+    ``https://faq.whatsapp.com/r/ld``) or ``wame`` (``https://wa.me/settings/linked_devices#``
+    prefix)."""
+    logout_param: bool = True
+    """A phone logout reloads the page with ``?post_logout=1`` (False: plain ``/``, as some
+    builds do after an unlink)."""
+    refuse_user_agent: str = ""
+    """Pages whose user agent contains this text get the unsupported-browser page
+    ("" refuses none); e.g. ``HeadlessChrome``."""
 
     @classmethod
     def realistic(cls) -> SimSettings:
@@ -65,8 +80,27 @@ class SimSettings:
         return dataclasses.replace(self, **clean)
 
 
+#: Settings that take one of a few words.
+CHOICES: dict[str, tuple[str, ...]] = {
+    "variant": ("current", "legacy"),
+    "ref_style": ("plain", "faq", "wame"),
+}
+
+
 def _checked(key: str, kind: object, value: object) -> object:
     """``value`` converted to the field's type, or :class:`BadRequest` naming ``key``."""
+    if key in CHOICES:
+        if value not in CHOICES[key]:
+            raise BadRequest(f"settings: {key} must be one of {list(CHOICES[key])}, got {value!r}")
+        return value
+    if key == "refuse_user_agent":
+        if not isinstance(value, str) or len(value) > 200:
+            raise BadRequest(f"settings: {key} must be a string of up to 200 characters")
+        return value
+    if kind in ("bool", bool):
+        if not isinstance(value, bool):
+            raise BadRequest(f"settings: {key} must be true or false, got {value!r}")
+        return value
     if kind in ("str", str):
         if not isinstance(value, str) or not value.isalnum():
             raise BadRequest(f"settings: {key} must be a non-empty alphanumeric string")

@@ -128,6 +128,14 @@ class PhoneClient:
         """Serve the "out of date" screen to every page while ``on``."""
         self._call("POST", "_sim/deprecated", on=on)
 
+    def screen(self, kind: str | None, duration: str = "") -> None:
+        """Show screen ``kind`` (``tos_block``, ``temp_ban``, ...) on every page; None ends it."""
+        self._call("POST", "_sim/screen", screen=kind, duration=duration)
+
+    def pairing_error(self, error: str | None) -> None:
+        """Make pairing-code requests meet error dialog ``error``; None ends it."""
+        self._call("POST", "_sim/pairing-error", error=error)
+
     def settings(self, **changes: Any) -> SimSettings:
         """Change some settings (none: just read them); returns the settings now in force."""
         if not changes:

@@ -28,6 +28,7 @@ def child_spec(config: InstanceConfig, browser: BrowserConfig, state_dir: Path) 
         close_timeout=browser.close_timeout,
         liveness_timeout=browser.liveness_timeout,
         screenshot_dir=state_dir / "screens",
+        locale=browser.locale,
     )
     return InstanceSpec(
         session=session,

@@ -121,6 +121,13 @@ def _sandbox(value: object, at: r.At) -> s.Sandbox:
     return s.Sandbox(r.choice(s.Sandbox)(value, at))
 
 
+def _locale(value: object, at: r.At) -> str:
+    text = r.text(value, at)
+    if not re.fullmatch(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*", text):
+        at.fail(f"expected a language tag like en-US, got {text!r}")
+    return text
+
+
 def _browser(node: object, at: r.At) -> s.BrowserConfig:
     spec = {
         "executable": r.optional(r.text),
@@ -131,6 +138,7 @@ def _browser(node: object, at: r.At) -> s.BrowserConfig:
         "liveness_timeout": r.duration(positive=False),
         "max_concurrent_launches": r.integer(1),
         "sandbox": _sandbox,
+        "locale": _locale,
     }
     return s.BrowserConfig(**r.record(node, at, spec))
 

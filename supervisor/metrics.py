@@ -23,6 +23,7 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from actors import BLOCKING_SCREENS
 from actors.lifecycle import State
 from actors.status import Histogram, StatusBoard
 from actors.vocabulary import RestartReason
@@ -97,11 +98,22 @@ class BoardCollector(Collector):
             "qr_codes": CounterMetricFamily(
                 "wasup_instance_qr_codes", "QR refs shown", labels=["instance_id"]
             ),
+            "unknown_screens": CounterMetricFamily(
+                "wasup_unknown_screens",
+                "Distinct unknown WhatsApp Web screens captured for the operator",
+                labels=["instance_id"],
+            ),
         }
         next_attempt = GaugeMetricFamily(
             "wasup_instance_next_attempt_timestamp_seconds",
             "Unix time of the next scheduled start or takeover; 0 when none is scheduled",
             labels=["instance_id"],
+        )
+        blocked = GaugeMetricFamily(
+            "wasup_instance_blocked",
+            "1 for the blocking WhatsApp screen (its park reason) the instance shows, 0 for "
+            "the others",
+            labels=["instance_id", "reason"],
         )
         last_connected = GaugeMetricFamily(
             "wasup_instance_last_connected_timestamp_seconds",
@@ -118,11 +130,14 @@ class BoardCollector(Collector):
                 restarts.add_metric([iid, reason], count)
             for attr, family in per_instance.items():
                 family.add_metric([iid], getattr(record, attr))
+            for screen in sorted(BLOCKING_SCREENS):
+                blocked.add_metric([iid, screen.value], 1 if record.screen == screen else 0)
             next_attempt.add_metric([iid], record.next_attempt or 0.0)
             last_connected.add_metric([iid], record.last_connected or 0.0)
         yield one_hot
         yield restarts
         yield from per_instance.values()
+        yield blocked
         yield next_attempt
         yield last_connected
 

@@ -86,6 +86,8 @@ class BrowserConfig:
     """Browser launches allowed at once across all instances; the rest queue in order."""
     sandbox: Sandbox = Sandbox.AUTO
     """Chromium's own sandbox: ``auto`` (on unless root), ``on`` or ``off``."""
+    locale: str = "en-US"
+    """The browser's language; the built-in selectors' texts are English."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,6 +56,8 @@ class Harness:
         qr_idle_timeout: float = 600.0,
         url: str | None = None,
         progress_timeout: float = 90.0,
+        sync_timeout: float = 600.0,
+        action_timeout: float = 20.0,
     ) -> pykka.ActorRef[InstanceActor]:
         session = SessionConfig(
             instance_id=instance_id,
@@ -67,7 +69,11 @@ class Harness:
             screenshot_dir=self.state_dir / "screens",
         )
         spec = InstanceSpec(
-            session=session, qr_idle_timeout=qr_idle_timeout, progress_timeout=progress_timeout
+            session=session,
+            qr_idle_timeout=qr_idle_timeout,
+            progress_timeout=progress_timeout,
+            sync_timeout=sync_timeout,
+            action_timeout=action_timeout,
         )
         ref = InstanceActor.start(
             spec,

@@ -170,6 +170,7 @@ INSTANCE_MESSAGES: list[object] = [
     m.PageLiveness(1, silent_since=None),
     m.TimerFired(TimerName.IDLE, 1),
     m.PageReport(1, "qr", ref="2@x"),
+    m.ScreenCaptured(1, "/nowhere/0badc0de.png"),
 ]
 
 

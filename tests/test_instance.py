@@ -312,5 +312,8 @@ def test_a_page_that_never_shows_a_whatsapp_screen_counts_as_a_crash(
     assert "no progress" in report.detail
     assert "starting" in report.detail
     assert profile_processes(h.profile("a")) == []
-    # The unknown screen was photographed once for the operator.
-    assert len(list((h.state_dir / "screens").glob("a-unknown-*.png"))) == 1
+    # The unknown screen was captured once for the operator: a PNG and its redacted DOM.
+    captured = h.state_dir / "screens" / "a"
+    assert len(list(captured.glob("*.png"))) == 1
+    assert len(list(captured.glob("*.html"))) == 1
+    assert h.board.require("a").unknown_screens == 1

@@ -30,6 +30,8 @@ EXPECTED: dict[str, tuple[str, set[str]]] = {
     "wasup_instance_conflicts": ("counter", {"instance_id"}),
     "wasup_instance_circuit_opens": ("counter", {"instance_id"}),
     "wasup_instance_qr_codes": ("counter", {"instance_id"}),
+    "wasup_unknown_screens": ("counter", {"instance_id"}),
+    "wasup_instance_blocked": ("gauge", {"instance_id", "reason"}),
     "wasup_instance_next_attempt_timestamp_seconds": ("gauge", {"instance_id"}),
     "wasup_instance_last_connected_timestamp_seconds": ("gauge", {"instance_id"}),
     "wasup_qr_ready_seconds": ("histogram", set()),

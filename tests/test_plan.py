@@ -273,3 +273,23 @@ def test_a_takeover_request_while_in_backoff_keeps_the_scheduled_start() -> None
     steps = p.on_command(c, Verb.TAKEOVER, at(1.0))
     assert not [s for s in steps if isinstance(s, Disarm)]
     assert isinstance(c.pending, m.Wake)
+
+
+def test_a_temporary_ban_parks_then_probes_once_after_its_duration() -> None:
+    c, p = child(), planner()
+    ban = Report("a", 1, Event.TERMINAL, "temp_ban", retry_after=7200, note="banned for 7200 s")
+    steps = p.on_report(c, ban, at(10))
+    parks = [s.message for s in steps if isinstance(s, Tell) and isinstance(s.message, m.Park)]
+    assert [park.reason for park in parks] == ["temp_ban: banned for 7200 s"]
+    assert Arm(TimerName.NEXT_START, 7210) in steps
+    steps = p.on_timer(c, TimerName.NEXT_START, at(7210))
+    told = [s.message for s in steps if isinstance(s, Tell)]
+    assert told == [m.Reset(), m.Start(RestartReason.PROBE)]
+    assert c.breaker.circuit is Circuit.CLOSED
+
+
+def test_a_block_without_a_duration_stays_parked() -> None:
+    c, p = child(), planner()
+    steps = p.on_report(c, Report("a", 1, Event.TERMINAL, "tos_block"), at(10))
+    assert not [s for s in steps if isinstance(s, Arm)]
+    assert c.breaker.circuit is Circuit.PARKED

@@ -21,6 +21,25 @@
   let reconnectDelay = 2000;
   let screen = "loading";
   let animation = null;
+  // The DOM variant of the current screen: "current" (2025-26 builds) or "legacy"
+  // (obfuscated class names, no data-testid, older texts). The simulator sends it.
+  let variant = "current";
+  const legacy = () => variant === "legacy";
+  // data-testid only in current builds.
+  const tid = (name) => (legacy() ? null : name);
+  // Legacy builds' class names are obfuscated (and change with every build).
+  const obfuscated = (name) => "_" + Array.from(name).reduce((h, c) => (h * 31 + c.charCodeAt(0)) >>> 0, 7).toString(36);
+  // Texts that differ between the variants: [current, legacy].
+  const TEXT = {
+    useHere: ["Use here", "Use Here"],
+    scan: ["Scan this QR code to link a device!", "Scan me!"],
+    linkPhone: ["Log in with phone number", "Link with phone number"],
+    phoneLabel: ["Type your phone number to log in to WhatsApp", "Type your phone number."],
+    invalid_phone: ["Valid phone number is required", "Invalid phone number."],
+    syncing: ["Downloading messages", "Loading your chats"],
+    unsupported: ["To use WhatsApp, update Chrome", "WhatsApp works with Google Chrome 60 and newer"],
+  };
+  const text = (key) => TEXT[key][legacy() ? 1 : 0];
 
   function randomBase64(bytes) {
     const buf = new Uint8Array(bytes);
@@ -78,6 +97,7 @@
       : document.createElement(tag);
     for (const [name, value] of Object.entries(attrs || {})) {
       if (name.startsWith("on")) el.addEventListener(name.slice(2), value);
+      else if (name === "class" && legacy() && value) el.setAttribute(name, value.split(" ").map(obfuscated).join(" "));
       else if (value !== null && value !== undefined && value !== false) el.setAttribute(name, value);
     }
     for (const child of children.flat()) {
@@ -102,9 +122,12 @@
   function animate(progress, seconds, label) {
     const start = performance.now();
     const step = () => {
-      const done = Math.min(95, (100 * (performance.now() - start)) / Math.max(1, seconds * 1000));
-      progress.value = Math.floor(done);
-      if (label) label.textContent = `${Math.floor(done)}%`;
+      const done = Math.floor(Math.min(95, (100 * (performance.now() - start)) / Math.max(1, seconds * 1000)));
+      if (progress.getAttribute("value") !== String(done)) progress.setAttribute("value", done);
+      if (label) {
+        const words = label(done);
+        if (words !== label.shown) label.shown = label.node.textContent = words;
+      }
     };
     step();
     animation = setInterval(step, 100);
@@ -145,6 +168,12 @@
   }
 
   function landing(qrContent) {
+    const linkPhone = () => send({ type: "want_pairing" });
+    // Current builds make "Log in with phone number" a clickable div; older ones a button.
+    const phoneLink = legacy()
+      ? h("button", { type: "button", class: "link", onclick: linkPhone }, text("linkPhone"))
+      : h("div", { "data-testid": "link-device-qrcode-alt-linking-hint", class: "link", tabindex: "0", onclick: linkPhone },
+        h("span", {}, text("linkPhone")));
     return h("div", { id: "link-device", class: "screen card" },
       h("h1", {}, "Use WhatsApp on your computer"),
       h("div", { class: "landing" },
@@ -155,72 +184,127 @@
           h("li", {}, "Point your phone to this screen to capture the QR code")),
         qrContent),
       h("label", { class: "muted" }, h("input", { type: "checkbox", checked: "" }), " Stay logged in"),
-      h("button", { type: "button", class: "link", onclick: () => send({ type: "want_pairing" }) },
-        "Link with phone number"));
+      phoneLink);
   }
 
+  // Current builds render the QR wrapper as a plain div[data-ref]; overlays (reload,
+  // offline) go inside it, beside the canvas.
+  const wrapper = () => document.querySelector("div[data-ref]");
+
   function qr(msg) {
-    const wrapper = document.querySelector('div[data-testid="link-device-qr-code"]');
-    const canvas = wrapper && wrapper.querySelector("canvas");
+    const box = wrapper();
+    const canvas = box && box.querySelector("canvas");
     if (screen === "qr" && canvas) {
       // A new ref redraws the same canvas, as WhatsApp Web does.
-      wrapper.setAttribute("data-ref", msg.ref);
+      box.setAttribute("data-ref", msg.ref);
       drawQr(canvas, msg.matrix);
       return;
     }
-    const fresh = h("canvas", { "aria-label": "Scan this QR code to link a device!", role: "img" });
+    const fresh = h("canvas", { "aria-label": text("scan"), role: "img" });
     drawQr(fresh, msg.matrix);
-    show("qr", landing(h("div", { "data-testid": "link-device-qr-code", "data-ref": msg.ref, class: "qr" }, fresh)));
+    show("qr", landing(h("div", { "data-ref": msg.ref, class: "qr" }, fresh)));
   }
 
+  // An expired QR keeps its data-ref and its canvas, faded, and gains a reload button.
   function qrIdle(msg) {
+    const box = wrapper();
+    const canvas = box && box.querySelector("canvas");
     const reload = h("button", { type: "button", class: "reload", onclick: () => send({ type: "reload_qr" }) },
       h("svg", { viewBox: "0 0 24 24", width: 24, height: 24, "aria-hidden": "true" },
         h("path", { d: "M17.6 6.4A8 8 0 1 0 19.7 14h-2.1a6 6 0 1 1-1.4-6.2L13 11h7V4z" })),
-      h("span", {}, "Click to reload QR code"));
-    // The wrapper keeps the expired data-ref, as on WhatsApp Web; only the canvas goes.
-    show("qr-idle", landing(h("div", { "data-testid": "link-device-qr-code", "data-ref": msg.ref, class: "qr" },
-      h("span", {}, reload))));
+      h("div", {}, "Click to reload QR code"));
+    const faded = canvas || h("canvas", { "aria-label": text("scan"), role: "img", width: 264, height: 264 });
+    faded.style.opacity = "0.04";
+    show("qr-idle", landing(h("div", { "data-ref": msg.ref, class: "qr overlaid" }, faded, h("span", { class: "overlay" }, reload))));
   }
+
+  // Offline on the QR screen: the old QR stays drawn under an overlay button.
+  function qrOffline() {
+    const box = wrapper();
+    if (!box) return;
+    screen = "qr-offline";
+    document.body.setAttribute("data-sim-screen", "qr-offline");
+    box.classList.add(legacy() ? obfuscated("overlaid") : "overlaid");
+    box.append(h("span", { class: "overlay" }, h("button", { type: "button", class: "reload" },
+      h("div", {}, "No internet connection"))));
+  }
+
+  function dialog(body, ...buttons) {
+    return h("div", { class: "backdrop" },
+      h("div", { role: "dialog", "aria-modal": "true", "data-animate-modal-popup": "true", class: "card" },
+        h("div", { "data-testid": tid("popup-contents"), class: "dialog-text" }, body),
+        h("div", { class: "buttons" }, ...buttons)));
+  }
+
+  const PAIRING_ERROR_TEXTS = {
+    too_many_attempts: ["Too many attempts", "You've tried to link a device too many times. Try again later."],
+    something_went_wrong: ["Something went wrong", "Couldn't link device. Try again."],
+    limited_availability: ["Limited availability", "Linking with a phone number isn't available for this account yet."],
+  };
 
   function pairing(msg) {
     const back = h("button", { type: "button", class: "link", onclick: () => send({ type: "want_qr" }) },
       "Link with QR code");
-    if (msg.phase === "code") {
-      const chars = msg.code.split("").map((c) => h("span", {}, c));
-      show("pairing", h("div", { id: "link-phone", class: "screen card" },
-        h("h1", {}, "Enter code on phone"),
-        h("p", { class: "muted" }, `Linking WhatsApp account ${msg.phone}`),
-        h("div", { "data-link-code": msg.code, "aria-label": "Pairing code", class: "code" },
-          chars.slice(0, 4), h("span", {}, "-"), chars.slice(4)),
-        h("ol", {},
+    if (msg.phase === "code" || msg.phase === "expired") {
+      // An expired code stays on screen (unusable) behind the button.
+      const code = msg.code || msg.stale || "--------";
+      const cells = code.split("").map((c) => h("span", { class: "cell" }, c));
+      // Current builds keep the code as an array in the attribute (so it reads A,B,C,...);
+      // older ones as a plain string.
+      const attrs = legacy()
+        ? { "data-link-code": code, class: "code" }
+        : { "data-testid": "link-with-phone-number-code-cells", "aria-details": "link-device-phone-number-code-screen-instructions",
+          "data-link-code": code.split("").join(","), class: "code" };
+      const box = h("div", attrs, cells.slice(0, 4), h("span", {}, "-"), cells.slice(4));
+      const parts = [h("h1", {}, "Enter code on phone"),
+        h("p", { class: "muted" }, `Linking WhatsApp account ${msg.phone}`), box,
+        h("ol", { id: "link-device-phone-number-code-screen-instructions" },
           h("li", {}, "Open WhatsApp on your phone"),
           h("li", {}, "Tap Menu or Settings and select Linked devices"),
           h("li", {}, "Tap Link a device, then Link with phone number instead"),
           h("li", {}, "Enter this code on your phone")),
-        back));
+        back];
+      if (msg.phase === "expired") {
+        box.style.opacity = "0.3";
+        parts.push(dialog("The code expired.",
+          h("button", { type: "button", class: "primary", "data-testid": tid("popup-controls-ok"),
+            onclick: () => send({ type: "new_code", phone: msg.phone }) }, "Get new code")));
+      }
+      show("pairing", h("div", { id: "link-phone", class: "screen card" }, ...parts));
       return;
     }
-    const input = h("input", { type: "tel", "aria-label": "Type your phone number.", placeholder: "+1 555 123 4567", autocomplete: "tel" });
+    const input = h("input", legacy()
+      ? { type: "tel", "aria-label": text("phoneLabel"), placeholder: "+1 555 123 4567", autocomplete: "tel" }
+      : { type: "text", "data-testid": "link-device-phone-number-input", "aria-label": text("phoneLabel"), inputmode: "tel" });
     const next = () => send({ type: "pair_phone", phone: input.value });
     input.addEventListener("keydown", (e) => { if (e.key === "Enter") next(); });
+    const error = msg.dialog ? PAIRING_ERROR_TEXTS[msg.dialog] : null;
     show("pairing", h("div", { id: "link-phone", class: "screen card" },
       h("h1", {}, "Enter phone number"),
       h("p", { class: "muted" }, "Enter your phone number with its country code."),
       input,
-      msg.error ? h("div", { role: "alert", class: "error" }, msg.error) : null,
-      h("button", { type: "button", class: "primary", onclick: next }, "Next"),
-      back));
+      msg.error ? h("div", { role: "alert", class: "error" }, text(msg.error)) : null,
+      h("button", { type: "button", class: "primary", "data-testid": tid("link-device-phone-number-entry-next-button"), onclick: next }, "Next"),
+      back,
+      error ? dialog(h("div", {}, h("h2", {}, error[0]), error[1]),
+        h("button", { type: "button", class: "primary", "data-testid": tid("popup-controls-ok"), onclick: () => send({ type: "want_pairing" }) }, "OK")) : null));
     input.focus();
   }
 
+  // History sync: current builds count the download up ("Downloading messages: N%") and
+  // finish with "Organizing messages"; older ones show "Loading your chats" and a percentage.
   function syncing(msg) {
     const progress = h("progress", { value: 0, max: 100 });
-    const percent = h("span", { class: "muted" }, "0%");
+    const label = h(legacy() ? "span" : "div", { class: legacy() ? "muted" : "title" }, "");
+    const words = (done) => legacy() ? `${done}%`
+      : done >= 95 ? "Organizing messages" : `Downloading messages: ${done}%`;
     show("syncing", h("div", { id: "syncing", class: "screen center" },
-      h("div", { class: "title" }, "Loading your chats"), percent, progress,
+      legacy() ? h("div", { class: "title" }, "Loading your chats") : null, label, progress,
+      legacy() ? null : h("div", { class: "muted" }, "Don't close this window. Your messages are downloading."),
       h("div", { class: "muted" }, "End-to-end encrypted")));
-    animate(progress, msg.duration, percent);
+    const labeller = (done) => words(done);
+    labeller.node = label;
+    animate(progress, msg.duration, labeller);
   }
 
   function main() {
@@ -231,7 +315,7 @@
     show("main", h("div", { id: "app-main", class: "two-panes" },
       h("div", { id: "side" },
         h("header", {}, h("h1", {}, "Chats")),
-        h("div", { id: "pane-side" }, h("div", { "aria-label": "Chat list", role: "list" }, chats))),
+        h("div", { id: "pane-side" }, h("div", { "aria-label": "Chat list", role: legacy() ? "list" : "grid" }, chats))),
       h("div", { id: "main-intro", class: "center" },
         h("h1", {}, "WhatsApp Web"),
         h("p", { class: "muted" }, "Send and receive messages without keeping your phone online."))));
@@ -239,27 +323,64 @@
 
   function conflict(msg) {
     const window_ = msg.variant === "window";
-    const text = window_
-      ? 'WhatsApp is open in another window. Click "Use here" to use WhatsApp in this window.'
-      : 'WhatsApp is open on another computer or browser. Click "Use here" to use WhatsApp in this window.';
+    const useHere = text("useHere");
+    const words = window_
+      ? `WhatsApp is open in another window. Click "${useHere}" to use WhatsApp in this window.`
+      : legacy() ? `WhatsApp is open on another computer or browser. Click "${useHere}" to use WhatsApp in this window.`
+        : `WhatsApp is open on another computer or browser. Click \u201c${useHere}\u201d to use WhatsApp in this window.`;
     const other = window_
-      ? h("button", { type: "button", onclick: () => window.close() }, "Close")
-      : h("button", { type: "button", onclick: () => send({ type: "log_out" }) }, "Log out");
-    show("conflict", h("div", { class: "backdrop" },
-      h("div", { role: "dialog", "aria-modal": "true", class: "card" },
-        h("div", { class: "dialog-text" }, text),
-        h("div", { class: "buttons" }, other,
-          h("button", { type: "button", class: "primary", onclick: () => send({ type: "use_here" }) }, "Use here")))));
+      ? h("button", { type: "button", "data-testid": tid("popup-controls-cancel"), onclick: () => window.close() }, "Close")
+      : h("button", { type: "button", "data-testid": tid("popup-controls-cancel"), onclick: () => send({ type: "log_out" }) }, "Log out");
+    show("conflict", dialog(words, other,
+      h("button", { type: "button", class: "primary", "data-testid": tid("popup-controls-ok"), onclick: () => send({ type: "use_here" }) }, useHere)));
   }
 
-  function fullScreen(name, id, title, detail) {
-    show(name, h("div", { id, class: "screen center" }, h("h1", {}, title), h("p", { class: "muted" }, detail)));
+  function fullScreen(name, id, title, detail, ...buttons) {
+    show(name, h("div", { id, class: "screen center" }, h("h1", {}, title), h("p", { class: "muted" }, detail), ...buttons));
+  }
+
+  // Screens the control API forces on every page (POST /_sim/screen), as WhatsApp Web
+  // renders them in place of everything else.
+  const FORCED = {
+    tos_block: () => ["WhatsApp is updating our Terms and Privacy Policy",
+      "To continue using WhatsApp, accept the updated terms on your phone.", "Log out", "Log in"],
+    smb_tos_block: () => ["We are updating our WhatsApp Business Terms of Service",
+      "To continue, accept the updated terms in WhatsApp Business on your phone.", "Log out", "Log in"],
+    temp_ban: (msg) => ["You\u2019re temporarily banned from WhatsApp because your account may have violated our Terms of Service.",
+      `You\u2019ll be able to use WhatsApp again in ${msg.duration || "24 hours"}.`, "Learn more"],
+    phone_outdated: () => ["The version of WhatsApp on your phone is too old",
+      "Update WhatsApp on your phone to keep using WhatsApp on your computer."],
+    unsupported_browser: () => [text("unsupported"), "Update Google Chrome to its latest version, or use another supported browser."],
+    call_takeover: () => ["You are currently in a call in another window or tab",
+      "Notify the other tab to use WhatsApp here.", "Notify other tab", "Close"],
+    proxyblock: () => ["WhatsApp is blocked on this network", "Check your proxy or network settings."],
+    service_unavailable: () => ["WhatsApp Web is temporarily unavailable", "Try again in a few minutes."],
+    foreign: () => ["Something new WhatsApp built this week", "Nothing here is known to wasup yet. 12:00"],
+  };
+
+  function forced(msg) {
+    if (msg.kind === "connecting") {
+      show("forced", dialog(h("div", {}, h("h2", {}, "Connecting to WhatsApp"),
+        "Make sure your computer has an active internet connection."),
+      h("button", { type: "button", "data-testid": tid("popup-controls-cancel") }, "Log out")));
+      return;
+    }
+    const [title, detail, ...buttons] = FORCED[msg.kind](msg);
+    fullScreen("forced", msg.kind, title, detail, ...buttons.map((b) => h("button", { type: "button" }, b)));
+    if (msg.kind === "foreign") {
+      // A clock that ticks: one unknown screen all the same (its digits do not count).
+      const clock = document.querySelector(`#${msg.kind} p`);
+      let minute = 0;
+      animation = setInterval(() => { minute += 1; clock.textContent = `Nothing here is known to wasup yet. 12:${String(minute % 60).padStart(2, "0")}`; }, 200);
+    }
   }
 
   const SCREENS = {
     loading,
     qr,
     "qr-idle": qrIdle,
+    "qr-offline": qrOffline,
+    forced,
     pairing,
     syncing,
     main,
@@ -286,6 +407,7 @@
       // A renderer stuck in a script (a runaway loop): nothing on this page runs again.
       for (;;) { /* spin */ }
     } else if (msg.type === "screen" && SCREENS[msg.screen]) {
+      variant = msg.dom || "current";
       SCREENS[msg.screen](msg);
     }
   }
@@ -294,7 +416,7 @@
     const me = device();
     socket = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`);
     socket.onopen = () => credentials.get().then((credential) =>
-      send({ type: "hello", device: me.device, keys: me.keys, credential }));
+      send({ type: "hello", device: me.device, keys: me.keys, credential, user_agent: navigator.userAgent }));
     socket.onmessage = (event) => receive(JSON.parse(event.data));
     socket.onclose = () => {
       if (leaving) return;

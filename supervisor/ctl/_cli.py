@@ -9,6 +9,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from supervisor.ctl import _screens
 from supervisor.ctl._client import (
     DEFAULT_URL,
     EXIT_FAILED,
@@ -51,6 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         sub = actions.add_parser(verb.value, help=verb.help)
         sub.add_argument("id", help="instance id")
         _add_common(sub, defaults=False)
+    _screens.add_parser(actions)
 
 
 def _add_common(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
@@ -100,6 +102,8 @@ def _timeout(text: str) -> float:
 def run(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> int:
     """Run one ``wasup ctl`` command; messages go to stdout/stderr; returns the exit code."""
     env = os.environ if environ is None else environ
+    if args.action == "screens":
+        return _screens.show_screens(args, env)
     try:
         client = Client(base_url(args.url, env), api_key(args.key_file, env), args.timeout)
         if args.action == "status":

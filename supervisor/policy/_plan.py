@@ -50,7 +50,13 @@ class BeginProbe:
     """A pending next start that asks the breaker for a half-open probe when it is due."""
 
 
-Pending = m.Wake | m.Takeover | BeginProbe
+@dataclass(frozen=True, slots=True)
+class Unpark:
+    """A pending next start that ends a park whose cause ends by itself (a temporary ban):
+    reset the breaker and start one probe."""
+
+
+Pending = m.Wake | m.Takeover | BeginProbe | Unpark
 """What the ``next_start`` timer does when it fires."""
 
 
@@ -172,7 +178,14 @@ class Planner:
         elif report.event is Event.CONFLICT:
             decision = breaker.on_conflict(now.mono, report.detail)
         elif report.event is Event.TERMINAL:
-            decision = breaker.on_terminal(now.mono, report.detail)
+            decision = breaker.on_terminal(now.mono, report.detail, report.note)
+            steps = self._decide(child, decision, now, report.generation)
+            if decision.action is Action.PARK and report.retry_after is not None:
+                # A temporary ban ends by itself: one probe once it should be over, instead
+                # of waiting for an operator forever. A probe that meets it parks again.
+                at = now.mono + report.retry_after
+                steps.extend(self._wait_only(child, Unpark(), at))
+            return steps
         else:
             return []
         return self._decide(child, decision, now, report.generation)
@@ -230,6 +243,10 @@ class Planner:
             pending, child.pending = child.pending, None
             if isinstance(pending, BeginProbe):
                 steps = self._decide(child, breaker.begin_probe(now.mono), now)
+            elif isinstance(pending, Unpark):
+                log.info("the temporary ban should be over; probing once", extra=_of(child))
+                breaker.reset()
+                steps = [Tell(m.Reset()), Tell(m.Start(RestartReason.PROBE))]
             elif pending is None:
                 steps = []
             else:
@@ -293,6 +310,11 @@ class Planner:
             child.pending = None
             return [Disarm(TimerName.NEXT_START), Tell(m.Park(reason, generation=generation))]
         return []
+
+    @staticmethod
+    def _wait_only(child: Child, pending: Pending, at: float) -> list[Step]:
+        child.pending = pending
+        return [Arm(TimerName.NEXT_START, at)]
 
     @staticmethod
     def _wait(child: Child, pending: Pending, show: object, at: float) -> list[Step]:
