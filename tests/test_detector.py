@@ -68,6 +68,10 @@ PAGES = {
     "banned": "<h1>This account is not allowed to use WhatsApp</h1>",
     "deprecated": "<h1>WhatsApp works with Google Chrome 85 and newer</h1>",
     "logging-out": "<div>Logging out\u2026</div>",
+    "conflict-testids": '<div role="dialog">WhatsApp is open on another computer or browser.'
+    '<div role="button" data-testid="popup-controls-cancel" onclick="window.clicked=2">Abmelden'
+    '</div><div role="button" data-testid="popup-controls-ok" onclick="window.clicked=1">'
+    "Hier verwenden</div></div>",
     "strange": "<h1>Something new WhatsApp built this week</h1>",
     "german": '<div role="dialog">WhatsApp ist auf einem anderen Computer oder Browser '
     "ge\u00f6ffnet.<button>Hier verwenden</button></div>",
@@ -218,4 +222,15 @@ async def test_translations_come_from_a_selectors_file(browser: Browser, tmp_pat
     after, page = await reports_for(browser, "german", selectors=load_selectors(override))
     assert after[-1] == {"screen": "conflict", "detail": "another_computer"}
     assert await page.evaluate("() => window.__wasupClick('use_here')") is True
+    await page.context.close()
+
+
+async def test_conflict_buttons_are_found_by_data_testid_whatever_their_text(
+    browser: Browser,
+) -> None:
+    reports, page = await reports_for(browser, "conflict-testids")
+    assert reports[-1] == {"screen": "conflict", "detail": "another_computer"}
+    # "Hier verwenden" matches no built-in text: the data-testid found it.
+    assert await page.evaluate("() => window.__wasupClick('use_here')") is True
+    assert await page.evaluate("() => window.clicked") == 1
     await page.context.close()

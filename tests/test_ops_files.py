@@ -58,6 +58,8 @@ QUERYABLE = (
     (DESIGN_METRICS - HISTOGRAMS)
     | {h + suffix for h in HISTOGRAMS for suffix in ("_bucket", "_sum", "_count")}
     | {"up"}
+    # Added after DESIGN.md section 7 (docs/http.md lists them): WhatsApp screen fidelity.
+    | {"wasup_unknown_screens_total", "wasup_instance_blocked"}
 )
 
 _PROMQL_KEYWORDS = frozenset(
