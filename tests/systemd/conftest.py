@@ -3,11 +3,13 @@
 Runs where the machine allows it (root, systemd-nspawn, mmdebstrap, nsenter, unshare, a
 cgroup v2 tree) and skips with one line saying what is missing otherwise. The first run on a
 machine builds the rootfs and wheelhouse (see docs/operations.md for the times measured);
-later runs reuse them from /var/cache/wasup-systemd.
+later runs reuse them from /var/cache/wasup-systemd. Each fixture is module-scoped, so at
+most one container (and its browsers) runs at a time.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import Iterator
@@ -20,6 +22,7 @@ from tests.systemd.container import Container, cgroup_hierarchies
 
 ROOT = Path(__file__).resolve().parents[2]
 UNIT_FILE = ROOT / "systemd" / "wasup.service"
+DROPIN_254 = ROOT / "systemd" / "wasup.service.d" / "systemd-254.conf"
 TOOLS = ("systemd-nspawn", "mmdebstrap", "nsenter", "unshare")
 
 
@@ -41,17 +44,39 @@ def missing_requirement() -> str | None:
     return None
 
 
-@pytest.fixture(scope="package")
-def booted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Container]:
-    """A container with wasup installed and enabled (not started) as the guide says."""
+@contextlib.contextmanager
+def wasup_container(
+    suite: str, work: Path, dropins: dict[str, str] | None = None, wasup_yaml: str = ""
+) -> Iterator[Container]:
+    """A booted Debian ``suite`` with wasup installed and enabled (not started) as the guide
+    says; stopped, and every process in it gone, on exit."""
     reason = missing_requirement()
     if reason is not None:
         pytest.skip(f"systemd suite: {reason}")
-    base = rootfs.rootfs()
-    wheels = rootfs.wheelhouse(ROOT)
-    work = tmp_path_factory.mktemp("systemd")
+    base = rootfs.rootfs(suite)
+    wheels = rootfs.wheelhouse(ROOT, rootfs.python_version(base.path))
     source = install.stage_source(ROOT, work / "source")
     binds = [(source, install.SOURCE), (wheels.path, install.WHEELS)]
     with Container.boot(base.path, work, binds) as box:
-        install.install(box, UNIT_FILE.read_text())
+        install.install(box, UNIT_FILE.read_text(), dropins, wasup_yaml)
+        yield box
+
+
+@pytest.fixture(scope="module")
+def booted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Container]:
+    """Debian 12 (systemd 252): the unit as shipped, no drop-in."""
+    with wasup_container("bookworm", tmp_path_factory.mktemp("bookworm")) as box:
+        yield box
+
+
+@pytest.fixture(scope="module")
+def booted_257(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Container]:
+    """Debian 13 (systemd 257): the unit plus the guide's systemd-254.conf drop-in; instances
+    on demand, so no browser runs."""
+    with wasup_container(
+        "trixie",
+        tmp_path_factory.mktemp("trixie"),
+        {"systemd-254.conf": DROPIN_254.read_text()},
+        install.config(start="on_demand"),
+    ) as box:
         yield box

@@ -46,10 +46,11 @@ def stage_source(checkout: Path, into: Path) -> Path:
     return into
 
 
-def config(*extra_instances: str, broken: bool = False) -> str:
+def config(*extra_instances: str, broken: bool = False, start: str = "always") -> str:
     """/etc/wasup/wasup.yaml: one instance on the embedded simulator, one on the standalone one.
 
-    ``extra_instances`` start on demand (no browser); ``broken`` adds a key the daemon refuses.
+    ``extra_instances`` start on demand (no browser); ``broken`` adds a key the daemon refuses;
+    ``start: on_demand`` runs no browser at all.
     """
     extra = "".join(f"  - id: {i}\n    start: on_demand\n" for i in extra_instances)
     return f"""\
@@ -61,7 +62,7 @@ simulator:
   enabled: true
   listen: "127.0.0.1:0"
 defaults:
-  start: always
+  start: {start}
   url: "{{simulator}}/"
 instances:
   - id: embedded
@@ -71,8 +72,11 @@ instances:
 """
 
 
-def install(box: Container, unit_text: str, dropins: dict[str, str] | None = None) -> None:
-    """Install wasup and ``unit_text`` as /etc/systemd/system/wasup.service; do not start it."""
+def install(
+    box: Container, unit_text: str, dropins: dict[str, str] | None = None, wasup_yaml: str = ""
+) -> None:
+    """Install wasup and ``unit_text`` as /etc/systemd/system/wasup.service (with ``dropins``
+    in wasup.service.d/), ``wasup_yaml`` (default :func:`config`); do not start it."""
     sh = box.sh
     sh(
         "useradd --system --user-group --home-dir /var/lib/wasup --no-create-home"
@@ -86,7 +90,7 @@ def install(box: Container, unit_text: str, dropins: dict[str, str] | None = Non
     )
     sh("/opt/wasup/.venv/bin/wasup --help >/dev/null")
     sh("install -d -o root -g wasup -m 0750 /etc/wasup")
-    box.write("/etc/wasup/wasup.yaml", config(), mode="0640", group="wasup")
+    box.write("/etc/wasup/wasup.yaml", wasup_yaml or config(), mode="0640", group="wasup")
     box.write("/etc/wasup/api-keys", API_KEY + "\n", mode="0640", group="wasup")
     sh("runuser -u wasup -- /opt/wasup/.venv/bin/wasup check-config /etc/wasup/wasup.yaml")
     box.write(f"/etc/systemd/system/{UNIT}", unit_text)

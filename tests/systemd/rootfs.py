@@ -11,10 +11,12 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
 import time
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,37 +97,28 @@ def rootfs(suite: str = "bookworm") -> Built:
         return Built(final, _build(final, command, f"rootfs-{suite}.log"))
 
 
-def wheelhouse(project: Path) -> Built:
-    """Wheels of every dependency of ``project`` plus its build backend, for an offline install.
+def python_version(root: Path) -> str:
+    """The ``X.Y`` of the Debian Python in ``root`` (its ``/usr/bin/python3`` names it)."""
+    target = os.readlink(root / "usr" / "bin" / "python3")
+    return target.removeprefix("python")
+
+
+def wheelhouse(project: Path, python: str) -> Built:
+    """Wheels of every dependency of ``project`` for CPython ``python`` ("3.11"), plus the
+    build backend, for an offline install.
 
     The container's pip then installs wasup exactly as docs/operations.md says
-    (``pip install /opt/wasup``), only with ``--no-index --find-links`` pointing here.
+    (``pip install /opt/wasup``), only with ``--no-index --find-links`` pointing here. The
+    host's pip fetches them (through its own configured indexes) for the container's Python,
+    which need not be the host's: binary wheels only, so nothing is compiled for the wrong one.
     """
-    pyproject = (project / "pyproject.toml").read_bytes()
-    final = CACHE / f"wheels-py{sys.version_info[0]}{sys.version_info[1]}-{_key(pyproject.hex())}"
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    wanted = [*pyproject["project"]["dependencies"], *pyproject["build-system"]["requires"]]
+    wanted.append("wheel")
+    final = CACHE / f"wheels-py{python}-{_key(python, *wanted)}"
     with _locked("wheels"):
         if final.is_dir():
             return Built(final, 0.0)
-        # The host's pip (its configured indexes) fetches; the wheel of wasup itself is dropped
-        # afterwards because the container builds its own from the source it is given.
-        pip = [sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir"]
-        started = time.monotonic()
-        partial = final.with_name(final.name + ".partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        log = CACHE / "wheels.log"
-        with log.open("w") as out:
-            for what in ([str(project)], ["setuptools>=68", "wheel"]):
-                result = subprocess.run(
-                    [*pip, str(partial), *what],
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    timeout=BUILD_TIMEOUT,
-                    check=False,
-                )
-                if result.returncode != 0:
-                    shutil.rmtree(partial, ignore_errors=True)
-                    raise BuildError(f"pip wheel {what} exited {result.returncode}; see {log}")
-        for own in partial.glob("wasup-*.whl"):
-            own.unlink()
-        partial.rename(final)
-        return Built(final, time.monotonic() - started)
+        command = [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:"]
+        command += [f"--python-version={python}", *wanted, "--dest"]
+        return Built(final, _build(final, command, f"wheels-py{python}.log"))

@@ -149,6 +149,20 @@ def test_reload_rereads_the_config_and_tells_systemd(booted: Container) -> None:
     assert record(booted, "added")["state"] == "stopped"
 
 
+def test_reload_on_252_does_not_wait_for_the_daemon(booted: Container) -> None:
+    """Why the systemd-254.conf drop-in exists, and the negative control of
+    test_systemd_257.py: ``ExecReload=/bin/kill -HUP`` is done once kill returns, so
+    ``systemctl reload`` reports success while the daemon has not even begun."""
+    ensure_running(booted)
+    booted.systemctl("kill", "--kill-whom=main", "--signal=SIGSTOP", UNIT)
+    try:
+        booted.systemctl("reload", UNIT, timeout=30.0)
+        assert booted.show(UNIT, "ActiveState")["ActiveState"] == "active"
+        assert booted.systemctl("list-jobs", "--no-legend").text.strip() == ""
+    finally:
+        booted.systemctl("kill", "--kill-whom=main", "--signal=SIGCONT", UNIT)
+
+
 # -- 3. watchdog ---------------------------------------------------------------------------------
 
 
@@ -225,6 +239,8 @@ def test_stop_leaves_no_browser_and_start_restores_the_link(booted: Container) -
     # The check below can see what it looks for: browsers, crashpad, the driver.
     assert any("crashpad" in c for c in running) and any("playwright" in c for c in running)
     assert any(c.startswith("/usr/lib/chromium/chromium") for c in running)
+    locks = "ls /var/lib/wasup/profiles/*/SingletonLock 2>/dev/null"
+    assert booted.sh(locks, check=False).text.count("SingletonLock") == 2  # one per browser
     cursor = booted.cursor()
     booted.systemctl("stop", UNIT)
     shown = booted.show(UNIT, "ActiveState", "Result", "ControlGroup")
@@ -235,8 +251,7 @@ def test_stop_leaves_no_browser_and_start_restores_the_link(booted: Container) -
     assert "left behind" not in text  # nor had the daemon's own last sweep
     everything = booted.sh("ps -e -o args=").text.splitlines()
     assert not [line for line in everything if LEFTOVER.search(line)]
-    locks = booted.sh("ls /var/lib/wasup/profiles/*/Singleton* 2>/dev/null", check=False).text
-    assert locks == ""
+    assert booted.sh(locks, check=False).text == ""
     logins = alice(booted)["connections_total"]
 
     booted.systemctl("start", UNIT)
