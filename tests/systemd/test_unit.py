@@ -261,6 +261,33 @@ def test_stop_leaves_no_browser_and_start_restores_the_link(booted: Container) -
     assert alice(booted)["devices"] == 1
 
 
+def test_a_killed_daemon_leaves_no_browser_either(booted: Container) -> None:
+    """The control of the stop test's journal check, and the crash case: SIGKILL gives the
+    daemon no chance to close its browsers, so systemd kills them (and says so), restarts the
+    daemon, and the instances come back."""
+    ensure_running(booted)
+    before = booted.show(UNIT, "MainPID", "NRestarts")
+    browsers = [p["pid"] for p in unit_processes(booted) if "chromium" in p["cmdline"]]
+    assert browsers
+    cursor = booted.cursor()
+    booted.systemctl("kill", "--kill-whom=main", "--signal=SIGKILL", UNIT)
+    text = journal_has(booted, cursor, r"Killing process \d+ \(chrom")
+    assert "Failed with result 'signal'" in text
+    wait_until(
+        lambda: (
+            True
+            if booted.show(UNIT, "NRestarts")["NRestarts"] == str(int(before["NRestarts"]) + 1)
+            else None
+        ),
+        60.0,
+        "one restart",
+        step=0.5,
+    )
+    wait_both_qr(booted)
+    alive = {p["pid"] for p in unit_processes(booted)}
+    assert not alive & set(browsers)  # every browser of the killed daemon is gone
+
+
 # -- 5. sandbox ----------------------------------------------------------------------------------
 
 
