@@ -106,17 +106,19 @@ class Container:
         ]
         # Joins the new cgroups, then a private mount namespace for nspawn's runtime folder;
         # each step execs the next, so the pid we hold is systemd-nspawn's.
+        inner = (
+            'mkdir -p /run/systemd/nspawn && mount -t tmpfs tmpfs /run/systemd/nspawn && exec "$@"'
+        )
         script = (
-            'set -e; for cg in "$@"; do mkdir "$cg"; echo $$ > "$cg/cgroup.procs"; done; '
-            "exec unshare --mount --propagation private -- sh -c "
-            "'mkdir -p /run/systemd/nspawn && mount -t tmpfs tmpfs /run/systemd/nspawn && "
-            f"exec {' '.join(nspawn)}'"
+            'set -e; n=$1; shift; for cg in "${@:1:$n}"; do mkdir "$cg"; '
+            'echo $$ > "$cg/cgroup.procs"; done; shift "$n"; '
+            f'exec unshare --mount --propagation private -- sh -c {shlex.quote(inner)} sh "$@"'
         )
         log = workdir / f"{name}.console.log"
         env = {**os.environ, "SYSTEMD_NSPAWN_UNIFIED_HIERARCHY": "1"}
         with log.open("wb") as out:
             process = subprocess.Popen(
-                ["bash", "-c", script, "nspawn", *map(str, cgroups)],
+                ["bash", "-c", script, "nspawn", str(len(cgroups)), *map(str, cgroups), *nspawn],
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
