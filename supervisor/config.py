@@ -29,6 +29,7 @@ from actors.errors import ConfigError
 from supervisor import _config_reader as r
 from supervisor import settings as s
 from supervisor.durations import format_duration
+from supervisor.webhooks import parse_targets
 
 SIMULATOR_PLACEHOLDER = "{simulator}"
 """Stands, in an instance url, for the embedded simulator's base URL (no trailing slash)."""
@@ -262,6 +263,7 @@ def _daemon(root: object, at: r.At, source: Path) -> s.DaemonConfig:
             **r.record(value, where, _instance_spec(on))
         ),
         "instances": lambda value, where: value,  # checked below, once defaults are known
+        "webhooks": lambda value, where: parse_targets(value, where, base),
     }
     values = r.record(root, at, spec)
     if "state_dir" not in values:

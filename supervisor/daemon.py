@@ -44,6 +44,7 @@ from supervisor.config import SIMULATOR_PLACEHOLDER, load_config
 from supervisor.http import BuildInfo, HttpServer, start_http
 from supervisor.notify import Notifier, heartbeat_fresh, run_watchdog, status_line
 from supervisor.settings import DaemonConfig, InstanceConfig
+from supervisor.webhooks import Webhooks
 
 log = logging.getLogger("wasup.daemon")
 
@@ -121,6 +122,9 @@ class Daemon:
         self.simulator_url: str | None = None
         self.root: pykka.ActorRef[RootSupervisor] | None = None
         self.control: SupervisorControl | None = None
+        self.webhooks = Webhooks(
+            config.webhooks, config.state_dir, self.board, version=_version("wasup")
+        )
         self._lock: IO[str] | None = None
         self._wake = threading.Event()
         self._stop_requested = False
@@ -139,6 +143,8 @@ class Daemon:
         self.driver.start()
         if cfg.simulator.enabled:
             self._start_simulator()
+        # Before any instance is on the board, so that its first state is announced too.
+        self.driver.submit(self.webhooks.start()).result(timeout=30)
         self.root = RootSupervisor.start(
             driver=self.driver,
             board=self.board,
@@ -175,6 +181,7 @@ class Daemon:
                 version_info=info,
                 instance_defaults=cfg.defaults,
                 simulator=cfg.simulator.enabled,
+                webhooks=self.webhooks,
             )
         ).result(timeout=30)
         self.driver.submit(self._start_background()).result(timeout=10)
@@ -360,6 +367,7 @@ class Daemon:
         if self.http is not None:
             await self.http.close()
             self.http = None
+        await self.webhooks.close()
         if self.simulator is not None:
             await self.simulator.stop()
             self.simulator = None

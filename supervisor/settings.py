@@ -9,7 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from supervisor.webhooks import WebhookTarget
 
 
 class StartPolicy(StrEnum):
@@ -227,3 +230,5 @@ class DaemonConfig:
     """Values for instance keys an instance leaves out (also for instances added at run time)."""
     instances: tuple[InstanceConfig, ...] = ()
     """The instances, in file order."""
+    webhooks: tuple[WebhookTarget, ...] = ()
+    """Webhook receivers (docs/webhooks.md), in file order."""

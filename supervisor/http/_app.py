@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -13,7 +14,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import CollectorRegistry
 
 from actors.status import StatusBoard
-from supervisor.http import _commands, _instances, _stream
+from supervisor.http import _commands, _instances, _stream, _webhooks
 from supervisor.http._auth import Access, check, load_keys
 from supervisor.http._commands import Handler
 from supervisor.http._events import BoardFeed
@@ -44,6 +45,7 @@ from supervisor.http._validate import HttpProblem
 from supervisor.metrics import BuildInfo, register_metrics
 from supervisor.settings import HttpConfig, InstanceDefaults
 from supervisor.verbs import ROUTED
+from supervisor.webhooks import WebhookCollector, Webhooks
 
 log = logging.getLogger("wasup.http")
 
@@ -112,6 +114,7 @@ ROUTES: tuple[tuple[str, str, Handler, Access], ...] = (
         ("POST", f"/v1/instances/{{id}}/{verb}", _commands.action_handler(verb), Access.CONTROL)
         for verb in ROUTED
     ),
+    *_webhooks.ROUTES,
 )
 _ACCESS: Mapping[Any, Access] = {handler: access for _m, _p, handler, access in ROUTES}
 
@@ -177,11 +180,13 @@ def build_app(
     environ: Mapping[str, str] | None = None,
     instance_defaults: InstanceDefaults | None = None,
     simulator: bool = False,
+    webhooks: Webhooks | None = None,
 ) -> web.Application:
     """Build the application; resources start and stop with it (``cleanup_ctx``).
 
     ``instance_defaults`` and ``simulator`` check ``PUT /v1/instances/{id}`` bodies as the
     config file's ``instances:`` are (the file's ``defaults:``; ``{simulator}`` allowed).
+    ``webhooks`` answers ``/v1/webhooks``; without it the daemon has no targets.
     """
     opts = options or HttpOptions()
     app = web.Application(
@@ -198,6 +203,7 @@ def build_app(
     app[OPENAPI] = openapi_document(cfg, build.version)
     app[INSTANCE_DEFAULTS] = instance_defaults or InstanceDefaults()
     app[SIMULATOR_ENABLED] = simulator
+    app[_webhooks.WEBHOOKS] = webhooks or Webhooks((), Path("."), board)
     for method, path, handler, _access in ROUTES:
         app.router.add_route(method, path, handler)
 
@@ -205,6 +211,8 @@ def build_app(
         control_pool = ThreadPoolExecutor(opts.control_workers, thread_name_prefix="http-control")
         render_pool = ThreadPoolExecutor(2, thread_name_prefix="http-render")
         unregister = register_metrics(registry, board, build)
+        webhook_metrics = WebhookCollector(app[_webhooks.WEBHOOKS])
+        registry.register(webhook_metrics)
         hub = BoardFeed(board, max_queue=opts.sse_max_queue)
         hub.open()
         app[CONTROL_EXECUTOR] = control_pool
@@ -216,6 +224,7 @@ def build_app(
         finally:
             hub.close()
             unregister()
+            registry.unregister(webhook_metrics)
             # A Control call stuck in a worker must not hold up shutdown.
             control_pool.shutdown(wait=False, cancel_futures=True)
             render_pool.shutdown(wait=False, cancel_futures=True)

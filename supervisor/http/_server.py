@@ -21,6 +21,7 @@ from supervisor.http._keys import KEYS, HttpOptions, Readiness
 from supervisor.http._protocol import Control
 from supervisor.metrics import BuildInfo
 from supervisor.settings import HttpConfig, InstanceDefaults
+from supervisor.webhooks import Webhooks
 
 access_log = logging.getLogger("wasup.http.access")
 
@@ -99,6 +100,7 @@ async def start_http(
     environ: Mapping[str, str] | None = None,
     instance_defaults: InstanceDefaults | None = None,
     simulator: bool = False,
+    webhooks: Webhooks | None = None,
 ) -> HttpServer:
     """Serve the HTTP surface on ``cfg.host:cfg.port`` from the running event loop.
 
@@ -106,7 +108,8 @@ async def start_http(
     answers ``/readyz``; by default the supervisor heartbeat must be fresh. ``environ``
     replaces ``os.environ`` for reading the API key variable (tests). ``instance_defaults``
     (the config's ``defaults:``) and ``simulator`` (``simulator.enabled``) check run-time
-    instances (``PUT``) exactly as the config file's instances are checked.
+    instances (``PUT``) exactly as the config file's instances are checked. ``webhooks``
+    serves ``/v1/webhooks`` and the ``wasup_webhook_*`` metrics.
     """
     opts = options or HttpOptions()
     env = os.environ if environ is None else environ
@@ -121,6 +124,7 @@ async def start_http(
         environ=env,
         instance_defaults=instance_defaults,
         simulator=simulator,
+        webhooks=webhooks,
     )
     runner = GuardedRunner(
         app,

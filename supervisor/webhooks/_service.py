@@ -1,0 +1,305 @@
+"""The webhook service: board subscription, the outbox's thread, one dispatcher per target.
+
+Threads: the board's subscriber runs on whichever thread wrote the board and only puts the
+change on a queue and hands a drain to the outbox's single thread (``webhooks-db``), which
+turns changes into events and commits them. Dispatchers run on the event loop and call the
+outbox on that same thread, so every SQLite access happens on one thread and nothing that
+writes the board, nor the loop, waits for the disk or a receiver.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import queue
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from actors.errors import WasupError
+from actors.status import Change, Histogram, StatusBoard
+from supervisor.webhooks._config import WebhookTarget
+from supervisor.webhooks._dispatch import Attempt, Dispatcher, png_base64, verdict_result
+from supervisor.webhooks._events import events_of
+from supervisor.webhooks._outbox import FILE_NAME, Delivery, Outbox, TargetStats
+from supervisor.webhooks._policy import Decision, DeliveryStatus, Verdict
+
+log = logging.getLogger("wasup.webhooks")
+
+DELIVERY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+#: Every value of the ``result`` label, zeros included.
+RESULTS = ("delivered", "retried", "failed", "superseded", "disabled")
+#: Seconds between retention sweeps (at most; shorter retentions sweep more often).
+PURGE_EVERY = 60.0
+
+
+class UnknownTarget(WasupError):
+    """A webhook target name that is not in the config."""
+
+
+@dataclass(frozen=True, slots=True)
+class TargetView:
+    """What the API and metrics show of one target."""
+
+    target: WebhookTarget
+    """Its configuration (secrets are never shown)."""
+    stats: TargetStats
+    """Its queue, as last read from the outbox."""
+    counts: Mapping[str, int]
+    """Attempt outcomes and superseded QRs since start, by result."""
+
+
+class Webhooks:
+    """Every webhook target of one daemon; start and close it on the event loop."""
+
+    def __init__(
+        self,
+        targets: Sequence[WebhookTarget],
+        state_dir: Path,
+        board: StatusBoard,
+        *,
+        version: str = "unknown",
+        clock: Callable[[], float] = time.time,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self.targets = {t.name: t for t in targets}
+        self.path = state_dir / FILE_NAME
+        self._board = board
+        self._user_agent = f"wasup/{version}"
+        self._clock = clock
+        self._rand = rand
+        self._inbox: queue.SimpleQueue[tuple[Change, float]] = queue.SimpleQueue()
+        self._executor: ThreadPoolExecutor | None = None
+        self._outbox: Outbox | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._dispatchers: dict[str, Dispatcher] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._unsubscribe: Callable[[], None] | None = None
+        self._lock = threading.Lock()
+        self._counts = {name: dict.fromkeys(RESULTS, 0) for name in self.targets}
+        self._stats: dict[str, TargetStats] = {}
+        self.delivery_seconds = Histogram(DELIVERY_BUCKETS)
+        """Duration of every attempt, answered or not."""
+
+    # -- life ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open the outbox, subscribe to the board, start a dispatcher per target."""
+        if not self.targets:
+            return
+        self._loop = asyncio.get_running_loop()
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="webhooks-db")
+        self._outbox = await self._db(Outbox, self.path)
+        await self._db(self._refresh)
+        pending = sum(s.depth for s in self._stats.values())
+        if pending:
+            log.info("webhooks: %d pending deliveries resume from %s", pending, self.path)
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0), trust_env=False
+        )
+        for target in self.targets.values():
+            dispatcher = Dispatcher(
+                target,
+                db=self._db,
+                outbox=self._outbox,
+                session=self._session,
+                user_agent=self._user_agent,
+                clock=self._clock,
+                rand=self._rand,
+                settled=self._settled,
+                disabled=functools.partial(self._is_disabled, target.name),
+            )
+            self._dispatchers[target.name] = dispatcher
+            self._tasks.append(asyncio.ensure_future(dispatcher.run()))
+        self._tasks.append(asyncio.ensure_future(self._sweep()))
+        self._unsubscribe = self._board.subscribe(self._on_change)
+        for record in self._board.snapshot().values():
+            self._on_change(Change(seq=0, old=None, new=record))
+
+    async def close(self) -> None:
+        """Stop delivering; what is pending stays in the outbox for the next start."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+        if self._executor is not None:
+            if self._outbox is not None:
+                await self._db(self._drain)  # changes handed over before the unsubscribe
+                await self._db(self._outbox.close)
+                self._outbox = None
+            self._executor.shutdown(wait=True)
+            self._executor = None
+
+    # -- the board's side (any thread; never waits) ----------------------------------------
+
+    def _on_change(self, change: Change) -> None:
+        self._inbox.put((change, self._clock()))
+        executor = self._executor
+        if executor is not None:
+            # RuntimeError: shutting down; close() drains what is left.
+            with contextlib.suppress(RuntimeError):
+                executor.submit(self._drain)
+
+    # -- the outbox's thread ---------------------------------------------------------------
+
+    def _drain(self) -> None:
+        outbox = self._outbox
+        if outbox is None:
+            return
+        events = []
+        while True:
+            try:
+                change, at = self._inbox.get_nowait()
+            except queue.Empty:
+                break
+            events += events_of(change, at)
+        if not events:
+            return
+        try:
+            queued, superseded = outbox.enqueue(
+                events, list(self.targets.values()), self._clock(), png_base64
+            )
+        except Exception:
+            log.exception("webhooks: could not store %d events in %s", len(events), self.path)
+            return
+        with self._lock:
+            for name, count in superseded.items():
+                self._counts[name]["superseded"] += count
+        self._refresh()
+        loop = self._loop
+        if loop is not None and queued:
+            for name in queued:
+                try:
+                    loop.call_soon_threadsafe(self._dispatchers[name].wake)
+                except RuntimeError:  # the loop is closed
+                    return
+
+    def _refresh(self) -> None:
+        assert self._outbox is not None
+        stats = self._outbox.stats(list(self.targets))
+        with self._lock:
+            self._stats = stats
+
+    # -- the loop's side -------------------------------------------------------------------
+
+    async def _db(self, fn: Callable[..., Any], *args: Any) -> Any:
+        assert self._executor is not None
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    def _is_disabled(self, name: str) -> bool:
+        stats = self._stats.get(name)
+        return stats is not None and stats.disabled
+
+    def _settled(
+        self,
+        target: WebhookTarget,
+        delivery: Delivery,
+        decision: Decision,
+        attempt: Attempt,
+        status: DeliveryStatus,
+    ) -> None:
+        self.delivery_seconds.observe(attempt.seconds)
+        result = verdict_result(decision, status)
+        with self._lock:
+            if result is not None:
+                self._counts[target.name][result] += 1
+        if decision.verdict is Verdict.DISABLE:
+            log.warning("webhook %s disabled: %s", target.name, decision.reason)
+        elif result == "failed":
+            log.warning(
+                "webhook %s: %s (%s, seq %d) dead-lettered: %s",
+                target.name,
+                delivery.id,
+                delivery.instance_id,
+                delivery.seq,
+                decision.reason,
+            )
+        elif result == "retried":
+            log.info(
+                "webhook %s: %s will be retried: %s", target.name, delivery.id, decision.reason
+            )
+        if self._executor is not None:
+            self._executor.submit(self._refresh)
+
+    async def _sweep(self) -> None:
+        every = min([PURGE_EVERY, *(t.retention / 10 for t in self.targets.values())])
+        while True:
+            await asyncio.sleep(every)
+            try:
+                for target in self.targets.values():
+                    await self._db(self._purge, target)
+            except Exception:
+                log.exception("webhooks: the retention sweep failed")
+
+    def _purge(self, target: WebhookTarget) -> None:
+        assert self._outbox is not None
+        removed = self._outbox.purge(target.name, self._clock() - target.retention)
+        if removed:
+            log.info(
+                "webhook %s: %d settled deliveries past retention removed", target.name, removed
+            )
+
+    # -- operating (loop) ------------------------------------------------------------------
+
+    def require(self, name: str) -> WebhookTarget:
+        target = self.targets.get(name)
+        if target is None:
+            raise UnknownTarget(f"no webhook target named {name!r}")
+        return target
+
+    def views(self) -> list[TargetView]:
+        """Every target, by name, with its last known queue (no disk access)."""
+        with self._lock:
+            stats, counts = dict(self._stats), {k: dict(v) for k, v in self._counts.items()}
+        empty = TargetStats(0, None, False, None, None, None)
+        return [
+            TargetView(self.targets[name], stats.get(name, empty), counts[name])
+            for name in sorted(self.targets)
+        ]
+
+    async def deliveries(self, name: str, status: DeliveryStatus, limit: int) -> list[Delivery]:
+        self.require(name)
+        assert self._outbox is not None
+        result: list[Delivery] = await self._db(self._outbox.listing, name, status, limit)
+        return result
+
+    async def replay(self, name: str) -> int:
+        """Failed deliveries of ``name`` back in line; returns how many."""
+        self.require(name)
+        assert self._outbox is not None
+        count: int = await self._db(self._outbox.replay, name, self._clock())
+        await self._db(self._refresh)
+        log.info("webhook %s: %d failed deliveries replayed", name, count)
+        self._dispatchers[name].wake()
+        return count
+
+    async def enable(self, name: str) -> bool:
+        """Re-enable ``name``; returns whether it was disabled."""
+        self.require(name)
+        assert self._outbox is not None
+        was = self._is_disabled(name)
+        await self._db(self._outbox.enable, name, self._clock())
+        await self._db(self._refresh)
+        if was:
+            log.info("webhook %s re-enabled", name)
+        self._dispatchers[name].wake()
+        return was
+
+    def now(self) -> float:
+        return self._clock()
