@@ -15,6 +15,7 @@ from supervisor.webhooks import DeliveryStatus, EventType
 from tests.webhook_harness import (
     OTHER_SECRET,
     SECRET,
+    Received,
     Receiver,
     Reply,
     running_service,
@@ -34,7 +35,7 @@ def start_two(board: StatusBoard) -> None:
         board.move(iid, State.CONNECTED)
 
 
-def states_of(received: list, iid: str) -> list[str]:
+def states_of(received: list[Received], iid: str) -> list[str]:
     return [
         r.data["data"]["state"]
         for r in received

@@ -96,8 +96,10 @@ def check_secret(text: str) -> str | None:
     """What is wrong with one secret line, or None (``whsec_`` then base64 of 24-64 bytes)."""
     if not text.startswith(SECRET_PREFIX):
         return f"a secret must start with {SECRET_PREFIX!r} followed by base64"
+    encoded = text[len(SECRET_PREFIX) :].rstrip("=")
     try:
-        raw = base64.b64decode(text[len(SECRET_PREFIX) :] + "==", validate=True)
+        # Padding may be left out, as the reference library allows.
+        raw = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
     except (binascii.Error, ValueError):
         return f"the part after {SECRET_PREFIX!r} is not base64"
     if not 24 <= len(raw) <= 64:
