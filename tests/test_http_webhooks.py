@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from subprocess import PIPE
 from typing import Any
 
 import aiohttp
@@ -18,7 +21,10 @@ from supervisor.http import start_http
 from supervisor.settings import HttpConfig
 from supervisor.webhooks import Webhooks
 from tests.test_http_harness import AUTH, BUILD, KEY, RecordingControl
+
 from tests.webhook_harness import SECRET, Receiver, Reply, target
+
+CTL = [sys.executable, "-m", "supervisor.cli", "ctl"]
 
 
 @contextlib.asynccontextmanager
@@ -165,3 +171,37 @@ async def test_without_targets_the_list_is_empty(tmp_path: Path) -> None:
                 assert r.status == 404
     finally:
         await server.close()
+
+
+async def ctl(url: str, *args: str) -> tuple[int, str, str]:
+    """``wasup ctl --url URL ARGS`` as a subprocess, without blocking the server's loop."""
+    env = {**os.environ, "WASUP_API_KEY": KEY}
+    env.pop("WASUP_URL", None)
+    proc = await asyncio.create_subprocess_exec(
+        *CTL, "--url", url, *args, env=env, stdout=PIPE, stderr=PIPE
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_wasup_ctl_webhooks_lists_and_replays(tmp_path: Path, refusing: Receiver) -> None:
+    async with served(tmp_path, refusing.url) as (url, _service, board, session, _registry):
+        board.add("sales")
+
+        async def failed() -> bool:
+            async with session.get(url + "/v1/webhooks") as r:
+                return bool((await r.json())["targets"][0]["counts"]["failed"] == 1)
+
+        await until(failed, "a dead letter")
+        code, out, _err = await ctl(url, "webhooks")
+        assert code == 0
+        header, row = out.splitlines()
+        assert header.split()[:4] == ["NAME", "STATE", "QUEUE", "OLDEST"]
+        assert row.split()[:3] == ["gw", "active", "0"] and "HTTP 400: not retried" in row
+        code, out, _err = await ctl(url, "webhooks", "replay", "gw")
+        assert (code, out) == (0, "gw: 1 failed deliveries replayed\n")
+        code, _out, err = await ctl(url, "webhooks", "replay", "nope")
+        assert code == 5 and "no webhook target named 'nope'" in err
+        code, _out, err = await ctl(url, "webhooks", "replay")
+        assert code == 2 and "usage" in err

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from supervisor.ctl import _screens
+from supervisor.ctl import _webhooks
 from supervisor.ctl._client import (
     DEFAULT_URL,
     EXIT_FAILED,
@@ -53,6 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         sub.add_argument("id", help="instance id")
         _add_common(sub, defaults=False)
     _screens.add_parser(actions)
+    _webhooks.add_parser(actions, _add_common)
 
 
 def _add_common(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
@@ -110,6 +112,8 @@ def run(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> i
             return show_status(client)
         if args.action == "qr":
             return show_qr(client, args.id, args.wait)
+        if args.action == "webhooks":
+            return _webhooks.run(client, args)
         return control(client, args.id, args.action)
     except CtlError as exc:
         print(f"wasup ctl: {exc}", file=sys.stderr)

@@ -28,6 +28,8 @@ class WebhookCollector(Collector):
 
     def collect(self) -> Iterable[Metric]:
         views = self._webhooks.views()
+        if not views:  # no targets configured: no webhook series at all
+            return
         now = self._webhooks.now()
         deliveries = CounterMetricFamily(
             "wasup_webhook_deliveries",
