@@ -88,20 +88,29 @@ class Dispatcher:
         self._signers = signers_of(target)
         self._wake = asyncio.Event()
         self._busy: dict[str, asyncio.Task[None]] = {}
+        self._stopping = False
 
     def wake(self) -> None:
         """Look at the queue again now (loop thread only)."""
         self._wake.set()
 
+    def stop(self) -> None:
+        """End :meth:`run` at its next look, cancelling attempts in flight (loop thread)."""
+        self._stopping = True
+        self._wake.set()
+
     async def run(self) -> None:
         try:
-            while True:
+            while not self._stopping:
                 self._wake.clear()
                 sleep = IDLE_LOOK
                 if not self._disabled():
                     sleep = await self._start_due()
+                # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a
+                # cancellation that arrives as the wake-up does, and the task never ends.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=max(0.0, sleep))
+                    async with asyncio.timeout(max(0.0, sleep)):
+                        await self._wake.wait()
         finally:
             for task in self._busy.values():
                 task.cancel()

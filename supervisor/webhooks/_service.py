@@ -131,6 +131,8 @@ class Webhooks:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+        for dispatcher in self._dispatchers.values():
+            dispatcher.stop()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
