@@ -23,6 +23,7 @@ from actors.lifecycle import State
 from actors.status import StatusBoard
 from supervisor.metrics import BuildInfo, register_metrics
 from supervisor.settings import SupervisionConfig
+from supervisor.webhooks import WebhookCollector, Webhooks, WebhookTarget
 
 ROOT = Path(__file__).resolve().parents[1]
 UNIT = ROOT / "systemd" / "wasup.service"
@@ -52,10 +53,22 @@ DESIGN_METRICS = frozenset(
         "wasup_heartbeat_timestamp_seconds",
     }
 )
-HISTOGRAMS = frozenset({"wasup_qr_ready_seconds", "wasup_browser_launch_seconds"})
+#: The webhook service's metrics (docs/webhooks.md), exported while targets are configured.
+WEBHOOK_METRICS = frozenset(
+    {
+        "wasup_webhook_deliveries_total",
+        "wasup_webhook_queue_depth",
+        "wasup_webhook_oldest_pending_seconds",
+        "wasup_webhook_target_disabled",
+        "wasup_webhook_delivery_seconds",
+    }
+)
+HISTOGRAMS = frozenset(
+    {"wasup_qr_ready_seconds", "wasup_browser_launch_seconds", "wasup_webhook_delivery_seconds"}
+)
 #: Series names a query may use: plain metrics, histogram series, and Prometheus' own ``up``.
 QUERYABLE = (
-    (DESIGN_METRICS - HISTOGRAMS)
+    ((DESIGN_METRICS | WEBHOOK_METRICS) - HISTOGRAMS)
     | {h + suffix for h in HISTOGRAMS for suffix in ("_bucket", "_sum", "_count")}
     | {"up"}
     # Added after DESIGN.md section 7 (docs/http.md lists them): WhatsApp screen fidelity.
@@ -106,6 +119,8 @@ def test_the_exporter_serves_every_queried_metric() -> None:
     board.beat()
     registry = CollectorRegistry()
     register_metrics(registry, board, BuildInfo("0", "0", "0"), process=False)
+    hooks = Webhooks([WebhookTarget("gw", "http://127.0.0.1:1/", ("whsec_x",))], Path("."), board)
+    registry.register(WebhookCollector(hooks))
     text = generate_latest(registry).decode()
     exported = {
         sample.name for family in text_string_to_metric_families(text) for sample in family.samples
@@ -310,6 +325,7 @@ def test_alert_rules_are_complete() -> None:
         "WasupInstanceStuckInBackoff",
         "WasupInstanceRestartStorm",
         "WasupRestartStormFleet",
+        "WasupWebhookBacklog",
     }
     for rule in rules:
         name = rule["alert"]
@@ -394,7 +410,8 @@ def test_dashboard_queries_only_exported_metrics(dashboard: dict[str, Any]) -> N
         used |= names
     # And it shows every wasup metric (histograms through their buckets).
     shown = {re.sub(r"_(bucket|sum|count)$", "", name) for name in used}
-    assert shown >= DESIGN_METRICS, f"not on the dashboard: {DESIGN_METRICS - shown}"
+    wanted = DESIGN_METRICS | WEBHOOK_METRICS
+    assert shown >= wanted, f"not on the dashboard: {wanted - shown}"
 
 
 def test_dashboard_queries_parse(promtool: str, dashboard: dict[str, Any], tmp_path: Path) -> None:
