@@ -6,12 +6,16 @@ The receivers are down, slow, flaky, rate-limiting, gone (410) or refusing (400)
 
 from __future__ import annotations
 
+import base64
+import logging
 import threading
 from pathlib import Path
 
+import pytest
+
 from actors.lifecycle import State
 from actors.status import StatusBoard
-from supervisor.webhooks import DeliveryStatus, EventType
+from supervisor.webhooks import DeliveryStatus, EventType, OutboxUnavailable
 from tests.webhook_harness import (
     OTHER_SECRET,
     SECRET,
@@ -322,3 +326,39 @@ def test_filters_choose_events_instances_and_states(tmp_path: Path) -> None:
         assert {r.data["data"]["instance_id"] for r in received} == {"sales"}
     finally:
         receiver.stop()
+
+
+def test_include_png_carries_the_qr_image_and_no_secret_is_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    replies = iter([Reply(500), Reply(400)])
+    receiver = Receiver(lambda n: next(replies, Reply())).start()
+    try:
+        targets = [target(receiver.url + "?token=hunter2", include_png=True)]
+        with running_service(tmp_path, targets) as (svc, board, _):
+            board.add("sales")
+            board.move("sales", State.STARTING)
+            board.move("sales", State.QR, qr_ref="2@abc,def", qr_since=board.now())
+            board.change("sales", pairing_code="ABCD2345")
+            received = receiver.wait_until(lambda rs: sum(r.status == 200 for r in rs) == 4, "4")
+            wait_views(svc, lambda v: v.stats.depth == 0, "all settled")
+        qr = next(r.data["data"] for r in received if r.data["type"] == "instance.qr")
+        assert base64.b64decode(qr["png_base64"]).startswith(b"\x89PNG")
+        code = next(r.data["data"] for r in received if r.data["type"] == "instance.pairing_code")
+        assert code["code"] == "ABCD2345"
+    finally:
+        receiver.stop()
+    # wasup's own log lines (the receiver's access log is the test's, not wasup's).
+    logged = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("wasup"))
+    assert "will be retried" in logged and "dead-lettered" in logged  # the log did run
+    assert SECRET.removeprefix("whsec_")[:20] not in logged and "hunter2" not in logged
+
+
+def test_an_outbox_that_cannot_be_opened_names_its_file(tmp_path: Path) -> None:
+    (tmp_path / "webhooks.sqlite3").write_bytes(b"not a database, " * 100)
+    with (
+        pytest.raises(OutboxUnavailable, match=r"webhooks\.sqlite3: cannot open"),
+        running_service(tmp_path, [target("http://127.0.0.1:1/")]),
+    ):
+        pass

@@ -10,7 +10,7 @@ from supervisor.webhooks._config import EventType, WebhookTarget, parse_targets
 from supervisor.webhooks._metrics import WebhookCollector
 from supervisor.webhooks._outbox import Delivery, Outbox, TargetStats
 from supervisor.webhooks._policy import DeliveryStatus, IllegalDeliveryMove
-from supervisor.webhooks._service import TargetView, UnknownTarget, Webhooks
+from supervisor.webhooks._service import OutboxUnavailable, TargetView, UnknownTarget, Webhooks
 
 __all__ = [
     "Delivery",
@@ -18,6 +18,7 @@ __all__ = [
     "EventType",
     "IllegalDeliveryMove",
     "Outbox",
+    "OutboxUnavailable",
     "TargetStats",
     "TargetView",
     "UnknownTarget",

@@ -15,6 +15,7 @@ import functools
 import logging
 import queue
 import random
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -44,6 +45,10 @@ PURGE_EVERY = 60.0
 
 class UnknownTarget(WasupError):
     """A webhook target name that is not in the config."""
+
+
+class OutboxUnavailable(WasupError):
+    """The outbox file cannot be opened (permissions, a full disk, not a database)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +104,12 @@ class Webhooks:
             return
         self._loop = asyncio.get_running_loop()
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="webhooks-db")
-        self._outbox = await self._db(Outbox, self.path)
+        try:
+            self._outbox = await self._db(Outbox, self.path)
+        except (sqlite3.Error, OSError) as exc:
+            self._executor.shutdown(wait=False)
+            self._executor = None
+            raise OutboxUnavailable(f"{self.path}: cannot open the webhook outbox ({exc})") from exc
         await self._db(self._refresh)
         pending = sum(s.depth for s in self._stats.values())
         if pending:
