@@ -16,6 +16,7 @@ import pytest
 from actors.lifecycle import State
 from actors.status import StatusBoard
 from supervisor.webhooks import DeliveryStatus, EventType, OutboxUnavailable
+from supervisor.webhooks._policy import Result
 from tests.webhook_harness import (
     OTHER_SECRET,
     SECRET,
@@ -53,7 +54,7 @@ def test_events_arrive_signed_and_in_order_per_instance(tmp_path: Path) -> None:
         with running_service(tmp_path, [target(receiver.url, concurrency=2)]) as (svc, board, _):
             start_two(board)
             received = receiver.wait_until(lambda rs: len(rs) >= 12, "12 events")
-            wait_views(svc, lambda v: v.counts["delivered"] == 12, "12 counted")
+            wait_views(svc, lambda v: v.counts[Result.DELIVERED] == 12, "12 counted")
         assert all(r.verified for r in received)
         for iid in ("sales", "support"):
             assert states_of(received, iid) == ["stopped", "starting", "qr", "syncing", "connected"]
@@ -83,7 +84,7 @@ def test_a_wrong_secret_fails_verification(tmp_path: Path) -> None:
         ):
             board.add("sales")
             received = receiver.wait_until(lambda rs: len(rs) >= 1, "one request")
-            wait_views(svc, lambda v: v.counts["failed"] == 1, "dead-lettered")
+            wait_views(svc, lambda v: v.counts[Result.FAILED] == 1, "dead-lettered")
         assert not received[0].verified  # the control: the right secret verifies (above)
     finally:
         receiver.stop()
@@ -115,7 +116,7 @@ def test_a_receiver_that_is_down_gets_everything_once_it_is_up(tmp_path: Path) -
         board.move("sales", State.STARTING)
         wait_views(svc, lambda v: v.stats.last_error is not None, "a connection error")
         view = svc.views()[0]
-        assert view.stats.depth == 2 and view.counts["retried"] >= 1
+        assert view.stats.depth == 2 and view.counts[Result.RETRIED] >= 1
         receiver.start()
         try:
             received = receiver.wait_until(lambda rs: len(rs) >= 2, "both events")
@@ -133,7 +134,7 @@ def test_a_slow_receiver_times_out_and_the_same_id_is_retried(tmp_path: Path) ->
             received = receiver.wait_until(
                 lambda rs: any(r.status == 200 for r in rs) and len(rs) >= 2, "a retry"
             )
-            wait_views(svc, lambda v: v.counts["delivered"] == 1, "delivered")
+            wait_views(svc, lambda v: v.counts[Result.DELIVERED] == 1, "delivered")
             assert "timeout" in (svc.views()[0].stats.last_error or "")
         assert len({r.id for r in received}) == 1  # the same webhook-id on every attempt
         assert received[0].headers["webhook-timestamp"] <= received[-1].headers["webhook-timestamp"]
@@ -148,8 +149,8 @@ def test_500_then_200_retries_then_delivers(tmp_path: Path) -> None:
             board.add("sales")
             board.move("sales", State.STARTING)
             receiver.wait_until(lambda rs: sum(r.status == 200 for r in rs) == 2, "two delivered")
-            wait_views(svc, lambda v: v.counts["delivered"] == 2, "counted")
-            assert svc.views()[0].counts["retried"] == 4  # two 500s for each event
+            wait_views(svc, lambda v: v.counts[Result.DELIVERED] == 2, "counted")
+            assert svc.views()[0].counts[Result.RETRIED] == 4  # two 500s for each event
         assert states_of(receiver.delivered(), "sales") == ["stopped", "starting"]
     finally:
         receiver.stop()
@@ -193,7 +194,7 @@ def test_400_dead_letters_at_once_and_replay_resends(tmp_path: Path) -> None:
         with running_service(tmp_path, [target(receiver.url)]) as (svc, board, loop):
             board.add("sales")
             board.move("sales", State.STARTING)
-            wait_views(svc, lambda v: v.counts["failed"] == 2, "both dead-lettered")
+            wait_views(svc, lambda v: v.counts[Result.FAILED] == 2, "both dead-lettered")
             assert len(receiver.requests) == 2  # one attempt each: a 400 is not retried
             failed = loop.run(svc.deliveries("gw", DeliveryStatus.FAILED, 10))
             assert [d.seq for d in failed] == [2, 1]
@@ -213,7 +214,7 @@ def test_a_newer_qr_supersedes_a_pending_one(tmp_path: Path) -> None:
         board.move("sales", State.STARTING)
         for n in range(1, 5):
             board.change("sales", qr_ref=f"ref-{n}")
-        wait_views(svc, lambda v: v.counts["superseded"] >= 3, "superseded counted")
+        wait_views(svc, lambda v: v.counts[Result.SUPERSEDED] >= 3, "superseded counted")
         assert svc.views()[0].stats.depth == 1
         receiver.start()
         try:
@@ -280,7 +281,7 @@ def test_pending_deliveries_survive_a_restart_of_the_service(tmp_path: Path) -> 
     with running_service(tmp_path, [target(receiver.url)]) as (svc, board, _):
         board.add("sales")
         board.move("sales", State.STARTING)
-        wait_views(svc, lambda v: v.stats.depth == 2 and v.counts["retried"] >= 1, "pending")
+        wait_views(svc, lambda v: v.stats.depth == 2 and v.counts[Result.RETRIED] >= 1, "pending")
     receiver.start()
     try:
         with running_service(tmp_path, [target(receiver.url)]) as (svc, _board, _):
@@ -297,7 +298,7 @@ def test_settled_deliveries_are_purged_after_retention(tmp_path: Path) -> None:
         with running_service(tmp_path, [target(receiver.url, retention=0.3)]) as (svc, board, loop):
             board.add("sales")
             receiver.wait_until(lambda rs: len(rs) >= 1, "delivered")
-            wait_views(svc, lambda v: v.counts["delivered"] == 1, "counted")
+            wait_views(svc, lambda v: v.counts[Result.DELIVERED] == 1, "counted")
             found = loop.run(svc.deliveries("gw", DeliveryStatus.DELIVERED, 10))
             assert len(found) == 1  # kept for replay at first
             for _ in range(200):

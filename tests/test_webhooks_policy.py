@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+from dataclasses import dataclass
 
 import pytest
 from hypothesis import given
@@ -16,6 +17,7 @@ from supervisor.webhooks._policy import (
     Verdict,
     check_move,
     decide,
+    due,
     jittered,
     parse_retry_after,
 )
@@ -140,3 +142,47 @@ def test_delivery_moves_follow_the_table() -> None:
     ]:
         with pytest.raises(IllegalDeliveryMove, match="msg_1"):
             check_move(src, dst, "msg_1")
+
+
+@dataclass(frozen=True)
+class Head:
+    """A stand-in delivery for :func:`due`."""
+
+    instance_id: str
+    """Its instance."""
+    next_at: float
+    """When it is due."""
+
+
+heads_strategy = st.lists(
+    st.builds(Head, st.sampled_from("abcdef"), st.floats(NOW - 100, NOW + 100)),
+    max_size=6,
+    unique_by=lambda h: h.instance_id,  # the outbox gives one head per instance
+)
+
+
+@given(
+    heads=heads_strategy,
+    busy=st.sets(st.sampled_from("abcdef")),
+    concurrency=st.integers(1, 8),
+)
+def test_due_keeps_order_per_instance_and_the_concurrency_cap(
+    heads: list[Head], busy: set[str], concurrency: int
+) -> None:
+    start, sleep = due(heads, busy, concurrency, NOW, 30.0)
+    ids = [h.instance_id for h in start]
+    assert len(ids) == len(set(ids)), "two deliveries of one instance at once"
+    assert not set(ids) & busy
+    assert len(busy) + len(start) <= max(concurrency, len(busy))
+    assert all(h.next_at <= NOW for h in start)
+    waiting = [h.next_at - NOW for h in heads if h.next_at > NOW and h.instance_id not in busy]
+    assert 0 <= sleep <= 30.0 and sleep <= min(waiting, default=30.0)
+    # Nothing due is left out while there is room for it.
+    free = {h.instance_id for h in heads if h.next_at <= NOW} - busy - set(ids)
+    assert not free or len(busy) + len(start) >= concurrency
+
+
+def test_due_starts_the_earliest_first_when_the_cap_bites() -> None:
+    heads = [Head("a", NOW - 1), Head("b", NOW - 5), Head("c", NOW - 3)]
+    start, _sleep = due(heads, set(), 2, NOW, 30.0)
+    assert [h.instance_id for h in start] == ["b", "c"]

@@ -24,7 +24,13 @@ from standardwebhooks import Webhook
 
 from supervisor.webhooks._config import WebhookTarget
 from supervisor.webhooks._outbox import Delivery, Outbox
-from supervisor.webhooks._policy import Decision, DeliveryStatus, Verdict, decide, parse_retry_after
+from supervisor.webhooks._policy import (
+    Decision,
+    DeliveryStatus,
+    decide,
+    due,
+    parse_retry_after,
+)
 
 log = logging.getLogger("wasup.webhooks")
 
@@ -125,18 +131,9 @@ class Dispatcher:
             return IDLE_LOOK
         if self._disabled():  # a 410 settled while the heads were read
             return IDLE_LOOK
-        now = self._clock()
-        sleep = IDLE_LOOK
-        for head in heads:
-            if head.instance_id in self._busy:
-                continue
-            if head.next_at > now:
-                sleep = min(sleep, head.next_at - now)
-                continue
-            if len(self._busy) >= self.target.concurrency:
-                break
-            task = asyncio.ensure_future(self._deliver(head))
-            self._busy[head.instance_id] = task
+        start, sleep = due(heads, self._busy, self.target.concurrency, self._clock(), IDLE_LOOK)
+        for head in start:
+            self._busy[head.instance_id] = asyncio.ensure_future(self._deliver(head))
         return sleep
 
     async def _deliver(self, delivery: Delivery) -> None:
@@ -205,18 +202,3 @@ def png_base64(ref: str) -> str:
     from supervisor.http._qr import render  # late: supervisor.http imports this package
 
     return base64.b64encode(render(ref).png).decode()
-
-
-def verdict_result(decision: Decision, status: DeliveryStatus) -> str | None:
-    """The ``result`` label of ``wasup_webhook_deliveries_total`` for one attempt.
-
-    None when a newer QR superseded the delivery while it was in flight: that drop was
-    already counted when the newer QR was queued.
-    """
-    if status is DeliveryStatus.DELIVERED:
-        return "delivered"
-    if status is DeliveryStatus.FAILED:
-        return "failed"
-    if status is DeliveryStatus.SUPERSEDED:
-        return None
-    return "disabled" if decision.verdict is Verdict.DISABLE else "retried"

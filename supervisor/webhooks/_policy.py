@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import email.utils
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 from actors.errors import WasupError
 
@@ -134,3 +135,67 @@ def decide(
     if retry_after is not None and retry_after > delay:
         delay = retry_after
     return Decision(Verdict.RETRY, now + delay, f"{what}: attempt {attempts} failed")
+
+
+class Queued(Protocol):
+    """What :func:`due` needs of a delivery."""
+
+    @property
+    def instance_id(self) -> str: ...
+    @property
+    def next_at(self) -> float: ...
+
+
+Q = TypeVar("Q", bound=Queued)
+
+
+def due(
+    heads: Sequence[Q], busy: Collection[str], concurrency: int, now: float, idle: float
+) -> tuple[list[Q], float]:
+    """Which heads to start now, and seconds until the next look.
+
+    ``heads`` holds each instance's next delivery; ``busy`` the instances with one in flight.
+    At most ``concurrency`` are in flight at once, never two of one instance, and only heads
+    whose ``next_at`` has come. The next look is when the earliest waiting head falls due,
+    or after ``idle`` seconds.
+    """
+    start: list[Q] = []
+    sleep = idle
+    for head in sorted(heads, key=lambda h: h.next_at):
+        if head.instance_id in busy or any(s.instance_id == head.instance_id for s in start):
+            continue
+        if head.next_at > now:
+            sleep = min(sleep, head.next_at - now)
+        elif len(busy) + len(start) < concurrency:
+            start.append(head)
+    return start, max(0.0, sleep)
+
+
+class Result(enum.StrEnum):
+    """The ``result`` label of ``wasup_webhook_deliveries_total``."""
+
+    DELIVERED = "delivered"
+    """An attempt answered 2xx."""
+    RETRIED = "retried"
+    """An attempt failed and will be retried."""
+    FAILED = "failed"
+    """An attempt dead-lettered its delivery."""
+    DISABLED = "disabled"
+    """An attempt answered 410 and disabled the target."""
+    SUPERSEDED = "superseded"
+    """A pending QR was dropped because a newer one was queued (not an attempt)."""
+
+
+def result_of(decision: Decision, status: DeliveryStatus) -> Result | None:
+    """The result an attempt counts as, given the delivery's status after it.
+
+    None when a newer QR superseded the delivery while it was in flight: that drop was
+    already counted when the newer QR was queued.
+    """
+    if status is DeliveryStatus.SUPERSEDED:
+        return None
+    if status is DeliveryStatus.DELIVERED:
+        return Result.DELIVERED
+    if status is DeliveryStatus.FAILED:
+        return Result.FAILED
+    return Result.DISABLED if decision.verdict is Verdict.DISABLE else Result.RETRIED

@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,16 +29,14 @@ import aiohttp
 from actors.errors import WasupError
 from actors.status import Change, Histogram, StatusBoard
 from supervisor.webhooks._config import WebhookTarget
-from supervisor.webhooks._dispatch import Attempt, Dispatcher, png_base64, verdict_result
+from supervisor.webhooks._dispatch import Attempt, Dispatcher, png_base64
 from supervisor.webhooks._events import events_of
 from supervisor.webhooks._outbox import FILE_NAME, Delivery, Outbox, TargetStats
-from supervisor.webhooks._policy import Decision, DeliveryStatus, Verdict
+from supervisor.webhooks._policy import Decision, DeliveryStatus, Result, Verdict, result_of
 
 log = logging.getLogger("wasup.webhooks")
 
 DELIVERY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
-#: Every value of the ``result`` label, zeros included.
-RESULTS = ("delivered", "retried", "failed", "superseded", "disabled")
 #: Seconds between retention sweeps (at most; shorter retentions sweep more often).
 PURGE_EVERY = 60.0
 
@@ -59,8 +57,25 @@ class TargetView:
     """Its configuration (secrets are never shown)."""
     stats: TargetStats
     """Its queue, as last read from the outbox."""
-    counts: Mapping[str, int]
+    counts: Mapping[Result, int]
     """Attempt outcomes and superseded QRs since start, by result."""
+
+
+_EMPTY = TargetStats(0, None, False, None, None, None)
+
+
+@dataclass(slots=True)
+class _Lane:
+    """One target's live record: its config, its dispatcher, its last known queue, counts."""
+
+    target: WebhookTarget
+    """Its configuration."""
+    stats: TargetStats = _EMPTY
+    """Its queue as last read from the outbox (replaced whole, under the service's lock)."""
+    counts: dict[Result, int] = field(default_factory=lambda: dict.fromkeys(Result, 0))
+    """Results since start (under the service's lock)."""
+    dispatcher: Dispatcher | None = None
+    """Its dispatcher, once started."""
 
 
 class Webhooks:
@@ -76,7 +91,9 @@ class Webhooks:
         clock: Callable[[], float] = time.time,
         rand: Callable[[], float] = random.random,
     ) -> None:
-        self.targets = {t.name: t for t in targets}
+        self._lanes = {t.name: _Lane(t) for t in targets}
+        self.targets: Mapping[str, WebhookTarget] = {t.name: t for t in targets}
+        """The configured targets by name."""
         self.path = state_dir / FILE_NAME
         self._board = board
         self._user_agent = f"wasup/{version}"
@@ -87,12 +104,9 @@ class Webhooks:
         self._outbox: Outbox | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._session: aiohttp.ClientSession | None = None
-        self._dispatchers: dict[str, Dispatcher] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._unsubscribe: Callable[[], None] | None = None
         self._lock = threading.Lock()
-        self._counts = {name: dict.fromkeys(RESULTS, 0) for name in self.targets}
-        self._stats: dict[str, TargetStats] = {}
         self.delivery_seconds = Histogram(DELIVERY_BUCKETS)
         """Duration of every attempt, answered or not."""
 
@@ -111,15 +125,15 @@ class Webhooks:
             self._executor = None
             raise OutboxUnavailable(f"{self.path}: cannot open the webhook outbox ({exc})") from exc
         await self._db(self._refresh)
-        pending = sum(s.depth for s in self._stats.values())
+        pending = sum(lane.stats.depth for lane in self._lanes.values())
         if pending:
             log.info("webhooks: %d pending deliveries resume from %s", pending, self.path)
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=0), trust_env=False
         )
-        for target in self.targets.values():
-            dispatcher = Dispatcher(
-                target,
+        for lane in self._lanes.values():
+            lane.dispatcher = dispatcher = Dispatcher(
+                lane.target,
                 db=self._db,
                 outbox=self._outbox,
                 session=self._session,
@@ -127,9 +141,8 @@ class Webhooks:
                 clock=self._clock,
                 rand=self._rand,
                 settled=self._settled,
-                disabled=functools.partial(self._is_disabled, target.name),
+                disabled=functools.partial(self._is_disabled, lane.target.name),
             )
-            self._dispatchers[target.name] = dispatcher
             self._tasks.append(asyncio.ensure_future(dispatcher.run()))
         self._tasks.append(asyncio.ensure_future(self._sweep()))
         self._unsubscribe = self._board.subscribe(self._on_change)
@@ -141,8 +154,9 @@ class Webhooks:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
-        for dispatcher in self._dispatchers.values():
-            dispatcher.stop()
+        for lane in self._lanes.values():
+            if lane.dispatcher is not None:
+                lane.dispatcher.stop()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -192,21 +206,25 @@ class Webhooks:
             return
         with self._lock:
             for name, count in superseded.items():
-                self._counts[name]["superseded"] += count
+                self._lanes[name].counts[Result.SUPERSEDED] += count
         self._refresh()
         loop = self._loop
         if loop is not None and queued:
             for name in queued:
+                dispatcher = self._lanes[name].dispatcher
+                if dispatcher is None:
+                    continue
                 try:
-                    loop.call_soon_threadsafe(self._dispatchers[name].wake)
+                    loop.call_soon_threadsafe(dispatcher.wake)
                 except RuntimeError:  # the loop is closed
                     return
 
     def _refresh(self) -> None:
         assert self._outbox is not None
-        stats = self._outbox.stats(list(self.targets))
+        stats = self._outbox.stats(list(self._lanes))
         with self._lock:
-            self._stats = stats
+            for name, found in stats.items():
+                self._lanes[name].stats = found
 
     # -- the loop's side -------------------------------------------------------------------
 
@@ -215,8 +233,7 @@ class Webhooks:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     def _is_disabled(self, name: str) -> bool:
-        stats = self._stats.get(name)
-        return stats is not None and stats.disabled
+        return self._lanes[name].stats.disabled
 
     def _settled(
         self,
@@ -227,13 +244,13 @@ class Webhooks:
         status: DeliveryStatus,
     ) -> None:
         self.delivery_seconds.observe(attempt.seconds)
-        result = verdict_result(decision, status)
+        result = result_of(decision, status)
         with self._lock:
             if result is not None:
-                self._counts[target.name][result] += 1
+                self._lanes[target.name].counts[result] += 1
         if decision.verdict is Verdict.DISABLE:
             log.warning("webhook %s disabled: %s", target.name, decision.reason)
-        elif result == "failed":
+        elif result is Result.FAILED:
             log.warning(
                 "webhook %s: %s (%s, seq %d) dead-lettered: %s",
                 target.name,
@@ -242,7 +259,7 @@ class Webhooks:
                 delivery.seq,
                 decision.reason,
             )
-        elif result == "retried":
+        elif result is Result.RETRIED:
             log.info(
                 "webhook %s: %s will be retried: %s", target.name, delivery.id, decision.reason
             )
@@ -278,12 +295,10 @@ class Webhooks:
     def views(self) -> list[TargetView]:
         """Every target, by name, with its last known queue (no disk access)."""
         with self._lock:
-            stats, counts = dict(self._stats), {k: dict(v) for k, v in self._counts.items()}
-        empty = TargetStats(0, None, False, None, None, None)
-        return [
-            TargetView(self.targets[name], stats.get(name, empty), counts[name])
-            for name in sorted(self.targets)
-        ]
+            return [
+                TargetView(lane.target, lane.stats, dict(lane.counts))
+                for _name, lane in sorted(self._lanes.items())
+            ]
 
     async def deliveries(self, name: str, status: DeliveryStatus, limit: int) -> list[Delivery]:
         self.require(name)
@@ -298,7 +313,7 @@ class Webhooks:
         count: int = await self._db(self._outbox.replay, name, self._clock())
         await self._db(self._refresh)
         log.info("webhook %s: %d failed deliveries replayed", name, count)
-        self._dispatchers[name].wake()
+        self._wake(name)
         return count
 
     async def enable(self, name: str) -> bool:
@@ -310,8 +325,13 @@ class Webhooks:
         await self._db(self._refresh)
         if was:
             log.info("webhook %s re-enabled", name)
-        self._dispatchers[name].wake()
+        self._wake(name)
         return was
+
+    def _wake(self, name: str) -> None:
+        dispatcher = self._lanes[name].dispatcher
+        if dispatcher is not None:
+            dispatcher.wake()
 
     def now(self) -> float:
         return self._clock()
