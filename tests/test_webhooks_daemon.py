@@ -98,7 +98,7 @@ webhooks:
     secret_file: {tmp_path / "secret"}
     events: [instance.state]
     timeout: 2s
-    retry_schedule: [0s{", 200ms" * 100}]
+    retry_schedule: [0s{", 200ms" * 600}]
 """
     config, log = tmp_path / "wasup.yaml", tmp_path / "wasup.log"
     config.write_text(config_text(state, INSTANCES, start="always", extra=hooks))

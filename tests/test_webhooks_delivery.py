@@ -363,3 +363,27 @@ def test_an_outbox_that_cannot_be_opened_names_its_file(tmp_path: Path) -> None:
         running_service(tmp_path, [target("http://127.0.0.1:1/")]),
     ):
         pass
+
+
+def test_events_a_failed_write_kept_are_stored_by_the_next_one(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    receiver = Receiver().start()
+    try:
+        with running_service(tmp_path, [target(receiver.url)]) as (svc, board, _):
+            assert svc._executor is not None and svc._outbox is not None
+            db = svc._outbox._db
+
+            def query_only(on: bool) -> None:
+                db.execute(f"PRAGMA query_only={'ON' if on else 'OFF'}")
+
+            svc._executor.submit(query_only, True).result(10)  # every write now fails
+            board.add("sales")
+            svc._executor.submit(lambda: None).result(10)  # the drain has run
+            assert "could not store 1 events" in caplog.text
+            svc._executor.submit(query_only, False).result(10)
+            board.move("sales", State.STARTING)
+            received = receiver.wait_until(lambda rs: len(rs) >= 2, "both events")
+        assert states_of(received, "sales") == ["stopped", "starting"]
+    finally:
+        receiver.stop()

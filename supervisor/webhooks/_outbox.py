@@ -150,7 +150,7 @@ class Outbox:
         events: Sequence[Event],
         targets: Sequence[WebhookTarget],
         now: float,
-        png: Callable[[str], str] | None = None,
+        png: Callable[[str], str | None] | None = None,
     ) -> tuple[dict[str, int], dict[str, int]]:
         """Number and store ``events`` for every target that wants them, in one transaction.
 

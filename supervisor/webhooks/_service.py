@@ -30,7 +30,7 @@ from actors.errors import WasupError
 from actors.status import Change, Histogram, StatusBoard
 from supervisor.webhooks._config import WebhookTarget
 from supervisor.webhooks._dispatch import Attempt, Dispatcher, png_base64
-from supervisor.webhooks._events import events_of
+from supervisor.webhooks._events import Event, events_of
 from supervisor.webhooks._outbox import FILE_NAME, Delivery, Outbox, TargetStats
 from supervisor.webhooks._policy import Decision, DeliveryStatus, Result, Verdict, result_of
 
@@ -100,6 +100,7 @@ class Webhooks:
         self._clock = clock
         self._rand = rand
         self._inbox: queue.SimpleQueue[tuple[Change, float]] = queue.SimpleQueue()
+        self._unstored: list[Event] = []  # the outbox's thread only
         self._executor: ThreadPoolExecutor | None = None
         self._outbox: Outbox | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -188,7 +189,7 @@ class Webhooks:
         outbox = self._outbox
         if outbox is None:
             return
-        events = []
+        events, self._unstored = self._unstored, []
         while True:
             try:
                 change, at = self._inbox.get_nowait()
@@ -199,10 +200,17 @@ class Webhooks:
             return
         try:
             queued, superseded = outbox.enqueue(
-                events, list(self.targets.values()), self._clock(), png_base64
+                events, list(self.targets.values()), self._clock(), _png_or_none
             )
         except Exception:
-            log.exception("webhooks: could not store %d events in %s", len(events), self.path)
+            # A full disk, say: keep the events in memory and store them at the next change
+            # or sweep, so a passing failure loses nothing (a crash meanwhile would).
+            self._unstored = events
+            log.exception(
+                "webhooks: could not store %d events in %s; trying again later",
+                len(events),
+                self.path,
+            )
             return
         with self._lock:
             for name, count in superseded.items():
@@ -271,6 +279,7 @@ class Webhooks:
         while True:
             await asyncio.sleep(every)
             try:
+                await self._db(self._drain)  # events a failed write left in memory
                 for target in self.targets.values():
                     await self._db(self._purge, target)
             except Exception:
@@ -335,3 +344,12 @@ class Webhooks:
 
     def now(self) -> float:
         return self._clock()
+
+
+def _png_or_none(ref: str) -> str | None:
+    """The QR's base64 PNG; None (the event goes without it) if rendering fails."""
+    try:
+        return png_base64(ref)
+    except Exception:
+        log.exception("webhooks: rendering the QR PNG failed; sending the event without it")
+        return None
