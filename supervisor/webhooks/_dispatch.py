@@ -189,7 +189,8 @@ class Dispatcher:
         except TimeoutError:
             error = f"no answer within {self.target.timeout:g} s (timeout)"
         except aiohttp.ClientError as exc:
-            error = f"{type(exc).__name__}: {exc}"
+            # The URL's query or user info may hold a token: never let it into a message.
+            error = f"{type(exc).__name__}: {exc}".replace(self.target.url, "the target's url")
         return Attempt(None, error, None, _since(started))
 
 
