@@ -270,6 +270,22 @@ def test_the_board_writer_never_waits_for_the_outbox(tmp_path: Path) -> None:
         receiver.stop()
 
 
+def test_negative_control_a_subscriber_that_waits_is_caught() -> None:
+    """The check above can fail: a subscriber that waits for "disk" holds the writer."""
+    board = StatusBoard()
+    board.add("sales")
+    release = threading.Event()
+    board.subscribe(lambda _change: release.wait(30) and None)
+    writer = threading.Thread(target=lambda: churn(board), daemon=True)
+    writer.start()
+    writer.join(0.5)
+    try:
+        assert writer.is_alive()
+    finally:
+        release.set()
+        writer.join(10)
+
+
 def churn(board: StatusBoard) -> None:
     for n in range(50):
         board.move("sales", State.STARTING, generation=n + 1)
