@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from actors.lifecycle import State
-from actors.status import StatusBoard
+from actors.status import Change, StatusBoard
 from supervisor.webhooks import DeliveryStatus, EventType, OutboxUnavailable
 from supervisor.webhooks._policy import Result
 from tests.webhook_harness import (
@@ -275,7 +275,11 @@ def test_negative_control_a_subscriber_that_waits_is_caught() -> None:
     board = StatusBoard()
     board.add("sales")
     release = threading.Event()
-    board.subscribe(lambda _change: release.wait(30) and None)
+
+    def slow(_change: Change) -> None:
+        release.wait(30)
+
+    board.subscribe(slow)
     writer = threading.Thread(target=lambda: churn(board), daemon=True)
     writer.start()
     writer.join(0.5)
