@@ -421,3 +421,31 @@ def test_a_redirect_is_not_followed(tmp_path: Path) -> None:
         assert len(receiver.requests) == 1  # a followed redirect would come back here
     finally:
         receiver.stop()
+
+
+@pytest.mark.parametrize("concurrency", [1, 3])
+def test_concurrency_bounds_the_requests_in_flight(tmp_path: Path, concurrency: int) -> None:
+    receiver = Receiver(lambda n: Reply(delay=0.3)).start()
+    peak = [0]
+    lock = threading.Lock()
+    original = receiver.in_flight
+
+    class Counting(dict[str, int]):
+        def __setitem__(self, key: str, value: int) -> None:
+            super().__setitem__(key, value)
+            with lock:
+                peak[0] = max(peak[0], sum(self.values()))
+
+    receiver.in_flight = Counting(original)
+    try:
+        with running_service(tmp_path, [target(receiver.url, concurrency=concurrency)]) as (
+            _svc,
+            board,
+            _,
+        ):
+            for iid in ("a", "b", "c", "d"):
+                board.add(iid)
+            receiver.wait_until(lambda rs: len(rs) >= 4, "four first events")
+        assert peak[0] == concurrency  # never more, and (the control) it does reach it
+    finally:
+        receiver.stop()

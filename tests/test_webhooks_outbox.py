@@ -132,3 +132,10 @@ def test_everything_committed_is_there_after_reopening(tmp_path: Path) -> None:
     assert [d.seq for d in second.listing("gw", DeliveryStatus.PENDING, 10)] == [1, 2, 3]
     first.close()
     second.close()
+
+
+def test_pending_deliveries_of_removed_targets_are_found(box: Outbox) -> None:
+    old = target("http://127.0.0.1:1/", name="old")
+    box.enqueue([state("a")], [GW, old], NOW)
+    assert box.others(["gw"]) == {"old": 1}
+    assert box.others(["gw", "old"]) == {}

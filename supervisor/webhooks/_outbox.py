@@ -327,6 +327,17 @@ class Outbox:
         ).fetchall()
         return [_row(r) for r in rows]
 
+    def others(self, names: Sequence[str]) -> dict[str, int]:
+        """Pending deliveries per target that is not in ``names`` (removed from the config)."""
+        return {
+            str(target): int(count)
+            for target, count in self._db.execute(
+                "SELECT target, COUNT(*) FROM deliveries WHERE status=? GROUP BY target",
+                (DeliveryStatus.PENDING.value,),
+            )
+            if target not in names
+        }
+
     def stats(self, names: Sequence[str]) -> dict[str, TargetStats]:
         """Every named target's queue depth, oldest pending event, state and last error."""
         pending = {

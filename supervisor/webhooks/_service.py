@@ -129,6 +129,15 @@ class Webhooks:
         pending = sum(lane.stats.depth for lane in self._lanes.values())
         if pending:
             log.info("webhooks: %d pending deliveries resume from %s", pending, self.path)
+        orphans = await self._db(self._outbox.others, list(self._lanes))
+        for name, count in sorted(orphans.items()):
+            log.warning(
+                "webhooks: %d pending deliveries in %s are for target %r, which is no longer "
+                "configured; they stay there unsent until a target of that name returns",
+                count,
+                self.path,
+                name,
+            )
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=0), trust_env=False
         )
