@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 from types import MappingProxyType
 
-from actors.lifecycle import State
-from actors.status import Change, InstanceStatus
+from hypothesis import given
+from hypothesis import strategies as st
+
+from actors.lifecycle import TRANSITIONS, State
+from actors.status import Change, InstanceStatus, StatusBoard
 from supervisor.webhooks._config import EventType
-from supervisor.webhooks._events import body, events_of, iso
+from supervisor.webhooks._events import Event, body, events_of, iso
 
 NOW = 1_796_112_000.123
 
@@ -76,3 +80,23 @@ def test_the_body_has_type_timestamp_and_numbered_data() -> None:
 def test_iso_rounds_to_milliseconds() -> None:
     assert iso(0.9996) == "1970-01-01T00:00:01.000Z"
     assert iso(1_796_112_000) == "2026-12-01T08:00:00.000Z"
+
+
+@given(st.data())
+def test_state_events_of_any_walk_chain_previous_to_state(data: st.DataObject) -> None:
+    """Along any legal walk through the lifecycle, each event's previous is the last state."""
+    board = StatusBoard(clock=lambda: NOW)
+    events: list[Event] = []
+    board.subscribe(lambda change: events.extend(events_of(change, NOW)))
+    board.add("sales")
+    for _ in range(data.draw(st.integers(0, 15))):
+        here = board.require("sales").state
+        choices = sorted(TRANSITIONS[here] - {here})
+        if not choices:
+            break
+        board.move("sales", data.draw(st.sampled_from(choices)))
+    states = [e.data for e in events if e.type is EventType.STATE]
+    assert states[0]["previous"] is None
+    for before, after in itertools.pairwise(states):
+        assert after["previous"] == before["state"] != after["state"]
+    assert states[-1]["state"] == board.require("sales").state.value
