@@ -20,7 +20,7 @@ from actors.status import StatusBoard
 from supervisor.http import start_http
 from supervisor.settings import HttpConfig
 from supervisor.webhooks import Webhooks
-from tests.test_http_harness import AUTH, BUILD, KEY, RecordingControl
+from tests.http_harness import AUTH, BUILD, KEY, RecordingControl
 from tests.webhook_harness import SECRET, Receiver, Reply, target
 
 CTL = [sys.executable, "-m", "supervisor.cli", "ctl"]

@@ -439,3 +439,9 @@ def test_state_timeline_codes_match_its_value_mappings(dashboard: dict[str, Any]
     coded = {int(code): state for code, state in terms}
     # Code 0 is the sum when every other state is 0: the one state left out of the sum.
     assert coded == {code: name for code, name in names.items() if code != 0}
+
+
+def test_webhook_metric_list_matches_the_webhooks_doc() -> None:
+    text = (ROOT / "docs" / "webhooks.md").read_text()
+    section = text[text.index("- Metrics:") : text.index("A daemon without targets")]
+    assert set(re.findall(r"`(wasup_[a-z_]+)", section)) == WEBHOOK_METRICS
