@@ -9,8 +9,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from supervisor.ctl import _screens
-from supervisor.ctl import _webhooks
+from supervisor.ctl import _screens, _webhooks
 from supervisor.ctl._client import (
     DEFAULT_URL,
     EXIT_FAILED,
