@@ -36,4 +36,11 @@ def test_wasup_ctl_has_a_subcommand_per_routed_verb() -> None:
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     actions = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    assert set(actions.choices) == {"status", "qr", "screens", *(v.value for v in ROUTED)}
+    assert set(actions.choices) == {
+        "status",
+        "qr",
+        "screens",
+        "top",
+        "history",
+        *(v.value for v in ROUTED),
+    }

@@ -9,7 +9,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from supervisor.ctl import _screens
+from supervisor.ctl import _ops, _screens
 from supervisor.ctl._client import (
     DEFAULT_URL,
     EXIT_FAILED,
@@ -53,6 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         sub.add_argument("id", help="instance id")
         _add_common(sub, defaults=False)
     _screens.add_parser(actions)
+    _ops.add_arguments(actions, _add_common)
 
 
 def _add_common(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
@@ -110,6 +111,8 @@ def run(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> i
             return show_status(client)
         if args.action == "qr":
             return show_qr(client, args.id, args.wait)
+        if args.action in _ops.ACTIONS:
+            return _ops.run(client, args)
         return control(client, args.id, args.action)
     except CtlError as exc:
         print(f"wasup ctl: {exc}", file=sys.stderr)

@@ -12,6 +12,7 @@ from aiohttp import web
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import CollectorRegistry
 
+from actors.history import TransitionLog
 from actors.status import StatusBoard
 from supervisor.http import _commands, _instances, _stream
 from supervisor.http._auth import Access, check, load_keys
@@ -24,6 +25,7 @@ from supervisor.http._keys import (
     CONTROL,
     CONTROL_EXECUTOR,
     FEED,
+    HISTORY,
     INSTANCE_DEFAULTS,
     KEYS,
     OPENAPI,
@@ -107,6 +109,7 @@ ROUTES: tuple[tuple[str, str, Handler, Access], ...] = (
     ("DELETE", "/v1/instances/{id}", _commands.delete_instance, Access.CONTROL),
     ("GET", "/v1/instances/{id}/qr", _instances.get_qr, Access.READ),
     ("GET", "/v1/instances/{id}/events", _stream.instance_events, Access.READ),
+    ("GET", "/v1/instances/{id}/history", _instances.get_history, Access.READ),
     ("POST", "/v1/instances/{id}/pairing-code", _commands.post_pairing_code, Access.CONTROL),
     *(
         ("POST", f"/v1/instances/{{id}}/{verb}", _commands.action_handler(verb), Access.CONTROL)
@@ -177,11 +180,14 @@ def build_app(
     environ: Mapping[str, str] | None = None,
     instance_defaults: InstanceDefaults | None = None,
     simulator: bool = False,
+    history: TransitionLog | None = None,
 ) -> web.Application:
     """Build the application; resources start and stop with it (``cleanup_ctx``).
 
     ``instance_defaults`` and ``simulator`` check ``PUT /v1/instances/{id}`` bodies as the
     config file's ``instances:`` are (the file's ``defaults:``; ``{simulator}`` allowed).
+    ``history`` answers ``/v1/instances/{id}/history``; the daemon attaches it to the board
+    before any instance starts. Without one the app keeps its own, from its start on.
     """
     opts = options or HttpOptions()
     app = web.Application(
@@ -198,6 +204,8 @@ def build_app(
     app[OPENAPI] = openapi_document(cfg, build.version)
     app[INSTANCE_DEFAULTS] = instance_defaults or InstanceDefaults()
     app[SIMULATOR_ENABLED] = simulator
+    own_history = history is None
+    app[HISTORY] = history if history is not None else TransitionLog()
     for method, path, handler, _access in ROUTES:
         app.router.add_route(method, path, handler)
 
@@ -207,6 +215,7 @@ def build_app(
         unregister = register_metrics(registry, board, build)
         hub = BoardFeed(board, max_queue=opts.sse_max_queue)
         hub.open()
+        detach = app[HISTORY].attach(board) if own_history else (lambda: None)
         app[CONTROL_EXECUTOR] = control_pool
         app[RENDER_EXECUTOR] = render_pool
         app[FEED] = hub
@@ -215,6 +224,7 @@ def build_app(
             yield
         finally:
             hub.close()
+            detach()
             unregister()
             # A Control call stuck in a worker must not hold up shutdown.
             control_pool.shutdown(wait=False, cancel_futures=True)

@@ -13,6 +13,7 @@ from aiohttp.web_response import StreamResponse
 from prometheus_client.registry import CollectorRegistry
 
 from actors.errors import ConfigError
+from actors.history import TransitionLog
 from actors.status import StatusBoard
 from supervisor.http._app import build_app
 from supervisor.http._auth import QUERY_KEY, load_keys
@@ -99,6 +100,7 @@ async def start_http(
     environ: Mapping[str, str] | None = None,
     instance_defaults: InstanceDefaults | None = None,
     simulator: bool = False,
+    history: TransitionLog | None = None,
 ) -> HttpServer:
     """Serve the HTTP surface on ``cfg.host:cfg.port`` from the running event loop.
 
@@ -121,6 +123,7 @@ async def start_http(
         environ=env,
         instance_defaults=instance_defaults,
         simulator=simulator,
+        history=history,
     )
     runner = GuardedRunner(
         app,
