@@ -71,8 +71,7 @@ def save_runtime_instances(state_dir: Path, instances: list[InstanceConfig]) -> 
         state_dir.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=state_dir, prefix=".instances.", suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            # default=str: paths (a proxy's password_file) as text; the password is never here.
-            json.dump(payload, f, indent=2, default=str)
+            json.dump(payload, f, indent=2)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
