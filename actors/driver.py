@@ -41,7 +41,14 @@ class DriverStopped(WasupError):
 class Driver:
     """Owns the io thread's event loop, the Playwright driver and the launch gate."""
 
-    def __init__(self, *, max_concurrent_launches: int = 2) -> None:
+    def __init__(
+        self,
+        *,
+        max_concurrent_launches: int = 2,
+        launch_limit: Callable[[], int] | None = None,
+    ) -> None:
+        """``launch_limit``, when given, is asked at every grant how many launches may run
+        now (e.g. fewer while the host is loaded); ``max_concurrent_launches`` caps it."""
         if max_concurrent_launches < 1:
             raise ValueError("max_concurrent_launches must be at least 1")
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -50,7 +57,9 @@ class Driver:
         self._manager: Any = None
         self._playwright: Playwright | None = None
         self._playwright_lock: asyncio.Lock | None = None
-        self._free_slots = max_concurrent_launches
+        self._max_slots = max_concurrent_launches
+        self._launch_limit = launch_limit
+        self._held = 0
         self._waiting: list[tuple[tuple[int, int], int, asyncio.Future[None]]] = []
         self._waiting_seq = 0
         self._death_listeners: list[Callable[[], None]] = []
@@ -159,8 +168,8 @@ class Driver:
         arrival order; on the io loop only."""
         # A heap instead of asyncio.Semaphore (FIFO only): after a daemon restart the
         # instances that matter most must launch first (supervisor.restore).
-        if self._free_slots > 0 and not self._waiting:
-            self._free_slots -= 1
+        if not self._waiting and self._held < self._allowed():
+            self._held += 1
         else:
             ticket: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._waiting_seq += 1
@@ -169,7 +178,8 @@ class Driver:
                 await ticket
             except asyncio.CancelledError:
                 if ticket.done() and not ticket.cancelled():
-                    self._release()  # granted just as we were cancelled: pass it on
+                    self._held -= 1  # granted just as we were cancelled: pass it on
+                    self._grant()
                 raise
         self.launching += 1
         self.peak_launching = max(self.peak_launching, self.launching)
@@ -177,16 +187,26 @@ class Driver:
             yield
         finally:
             self.launching -= 1
-            self._release()
+            self._held -= 1
+            self._grant()
 
-    def _release(self) -> None:
-        """Give a freed slot to the best waiter still waiting, or back to the pool."""
-        while self._waiting:
+    def _allowed(self) -> int:
+        """Launches that may run now: the limit's answer within 1 and the gate's size."""
+        wanted = self._max_slots
+        if self._launch_limit is not None:
+            try:
+                wanted = self._launch_limit()
+            except Exception:
+                log.exception("the launch limit failed; using the gate's size")
+        return max(1, min(self._max_slots, wanted))
+
+    def _grant(self) -> None:
+        """Hand free slots to the best waiters still waiting."""
+        while self._waiting and self._held < self._allowed():
             _rank, _seq, ticket = heapq.heappop(self._waiting)
             if not ticket.done():
+                self._held += 1
                 ticket.set_result(None)
-                return
-        self._free_slots += 1
 
     def on_driver_death(self, listener: Callable[[], None]) -> Callable[[], None]:
         """Call ``listener`` on the io loop when the driver dies; returns an unsubscribe."""

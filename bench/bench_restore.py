@@ -1,9 +1,10 @@
 """Mass restore and the launch gate. Prints two tables.
 
-    .venv/bin/python bench/bench_restore.py [--sizes 5,10,20,50] [--gates 2,4,0] [--restore 50]
+    .venv/bin/python bench/bench_restore.py [--sizes 5,10,20,50] [--gates 2,auto,0] [--restore 50]
 
 1. Cold starts: N instances with ``start: always`` and fresh profiles, for each launch gate
-   (``max_concurrent_launches``; 0 stands for an unbounded burst, a gate of N): seconds
+   (``max_concurrent_launches``; ``auto`` is wasup's default, sized from the cores and the
+   load; 0 stands for an unbounded burst, a gate of N): seconds
    from the daemon's start until every instance shows its QR.
 2. Mass restore: ``--restore`` instances are linked (each QR scanned by the simulated phone),
    the daemon stops and a new one starts on the same state directory; seconds until all of
@@ -56,14 +57,14 @@ class PeakMemory:
         return self.peak / 2**20
 
 
-def text_for(state: Path, sim: SimulatorThread, ids: list[str], gate: int) -> str:
+def text_for(state: Path, sim: SimulatorThread, ids: list[str], gate: int | str) -> str:
     text = config_text(state, ids)
     text = text.replace("  max_concurrent_launches: 2\n", f"  max_concurrent_launches: {gate}\n")
     text = text.replace("  enabled: true\n", "  enabled: false\n")
     return text.replace('"{simulator}/"', f'"{sim.url.rstrip("/")}/"')
 
 
-def cold(sim: SimulatorThread, tmp: Path, size: int, gate: int, name: str) -> float:
+def cold(sim: SimulatorThread, tmp: Path, size: int, gate: int | str, name: str) -> float:
     ids = [f"{name}{n:02d}" for n in range(size)]
     t0 = time.monotonic()
     with running_daemon(tmp / f"{name}.yaml", text_for(tmp / name, sim, ids, gate)) as daemon:
@@ -72,7 +73,7 @@ def cold(sim: SimulatorThread, tmp: Path, size: int, gate: int, name: str) -> fl
         return time.monotonic() - t0
 
 
-def restore(sim: SimulatorThread, tmp: Path, size: int, gate: int) -> tuple[float, ...]:
+def restore(sim: SimulatorThread, tmp: Path, size: int, gate: int | str) -> tuple[float, ...]:
     ids = [f"r{n:02d}" for n in range(size)]
     path = tmp / "restore.yaml"
     memory = PeakMemory()
@@ -99,15 +100,18 @@ def restore(sim: SimulatorThread, tmp: Path, size: int, gate: int) -> tuple[floa
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="5,10,20,50")
-    parser.add_argument("--gates", default="2,4,0", help="gates to compare; 0: unbounded")
+    parser.add_argument("--gates", default="2,auto,0", help="gates to compare; 0: unbounded")
     parser.add_argument("--restore", type=int, default=50, help="instances to link and restore")
-    parser.add_argument("--restore-gate", type=int, default=4)
+    parser.add_argument("--restore-gate", default="auto")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
-    gates = [int(g) for g in args.gates.split(",") if g]
+    gates: list[int | str] = [g if g == "auto" else int(g) for g in args.gates.split(",") if g]
     with run_in_thread(SimSettings.fast()) as sim, tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         names = ["unbounded" if g == 0 else f"gate {g}" for g in gates]
+        restore_gate: int | str = (
+            args.restore_gate if args.restore_gate == "auto" else int(args.restore_gate)
+        )
         print("| instances | " + " | ".join(f"{n:>13}" for n in names) + " |")
         print("|-----------|" + "|".join("-" * 15 for _ in names) + "|")
         for size in sizes:
@@ -118,7 +122,7 @@ def main() -> None:
             print(f"| {size:>9} | " + " | ".join(cells) + " |", flush=True)
         if args.restore:
             cold_s, cold_mib, restore_s, restore_mib, qrs = restore(
-                sim, tmp, args.restore, args.restore_gate
+                sim, tmp, args.restore, restore_gate
             )
             print()
             print(f"Gate {args.restore_gate}, {args.restore} instances:")

@@ -46,7 +46,8 @@ from supervisor._root import RootSupervisor
 from supervisor.config import SIMULATOR_PLACEHOLDER, load_config
 from supervisor.http import BuildInfo, HttpServer, start_http
 from supervisor.notify import Notifier, heartbeat_fresh, run_watchdog, status_line
-from supervisor.settings import BrowserConfig, DaemonConfig, InstanceConfig, launch_gate_size
+from supervisor.policy import launch_gate_size, launch_slots
+from supervisor.settings import BrowserConfig, DaemonConfig, InstanceConfig
 
 log = logging.getLogger("wasup.daemon")
 
@@ -104,13 +105,18 @@ def browser_version(executable: str) -> str:
     return out.strip().split()[-1] if out.strip() else "unknown"
 
 
-def launch_gate(browser: BrowserConfig) -> int:
-    """The launch gate's size: the configured one, or ``auto``'s from this host's cores."""
+def launch_driver(browser: BrowserConfig) -> Driver:
+    """The driver with its launch gate: the configured size, or ``auto``: sized from the
+    cores this process may use and, at each launch, from the host's load."""
     if browser.max_concurrent_launches is not None:
-        return browser.max_concurrent_launches
-    # The cores this process may use (a cgroup or taskset may allow fewer than the host has).
+        return Driver(max_concurrent_launches=browser.max_concurrent_launches)
+    # A cgroup or taskset may allow fewer cores than the host has.
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return launch_gate_size(cores or 1)
+    count = cores or 1
+    return Driver(
+        max_concurrent_launches=launch_gate_size(count),
+        launch_limit=lambda: launch_slots(count, os.getloadavg()[0]),
+    )
 
 
 def _version(package: str) -> str:
@@ -130,7 +136,7 @@ class Daemon:
         self.history = TransitionLog()
         """Every instance's last transitions, recorded from before the first one."""
         self.history.attach(self.board)
-        self.driver = Driver(max_concurrent_launches=launch_gate(config.browser))
+        self.driver = launch_driver(config.browser)
         self.http: HttpServer | None = None
         self.simulator: Any = None
         self.simulator_url: str | None = None

@@ -28,7 +28,6 @@ __all__ = [
     "SimulatorConfig",
     "StartPolicy",
     "SupervisionConfig",
-    "launch_gate_size",
 ]
 
 
@@ -104,23 +103,13 @@ class BrowserConfig:
     is found; it is then killed by its profile and restarted as after a crash."""
     max_concurrent_launches: int | None = None
     """Browser launches allowed at once across all instances; the rest queue in order.
-    None (``auto``): sized from the cores (:func:`supervisor.settings.launch_gate_size`)."""
+    None (``auto``): sized from the cores and the load (:mod:`supervisor.policy._gate`)."""
     sandbox: Sandbox = Sandbox.AUTO
     """Chromium's own sandbox: ``auto`` (on unless root), ``on`` or ``off``."""
     locale: str = "en-US"
     """The browser's language; the built-in selectors' texts are English."""
     sample_interval: float = 15.0
     """Seconds between samples of every browser's memory, CPU and process count."""
-
-
-def launch_gate_size(cores: int) -> int:
-    """The ``auto`` launch gate: two launches per core (docs/benchmarks.md, "Launch gate").
-
-    Launching is CPU-bound: a gate far below the cores leaves them idle between a launch's
-    I/O waits, one far above them makes every launch slower and risks launch timeouts.
-    Measured on 2 cores, a gate of 4 was never slower than an unbounded burst.
-    """
-    return max(2, 2 * cores)
 
 
 @dataclass(frozen=True, slots=True)

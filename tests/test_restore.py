@@ -21,6 +21,7 @@ from supervisor._restore import (
     save_last_states,
     states_of,
 )
+from supervisor.policy import launch_gate_size, launch_slots
 from supervisor.settings import InstanceConfig
 from tests.daemon_harness import config_text, running_daemon, wait_state
 from tests.waiting import scan_current_qr
@@ -159,3 +160,40 @@ def test_after_a_restart_linked_sessions_launch_first_and_come_back_without_a_qr
         assert sorted(first, key=first.__getitem__) == ["c2", "c1", "q"]
         for iid in ("c1", "c2"):
             assert State.QR not in {t.dst for t in moves[iid]}, moves[iid]
+
+
+def test_the_auto_gate_shrinks_with_the_load() -> None:
+    assert launch_gate_size(2) == 4 and launch_gate_size(1) == 2 and launch_gate_size(8) == 16
+    assert [launch_slots(2, load) for load in (0.0, 0.6, 1.0, 2.0, 9.0)] == [4, 3, 3, 2, 2]
+
+
+@given(cores=st.integers(1, 64), load=st.floats(0.0, 500.0))
+def test_the_auto_gate_stays_between_one_and_two_per_core(cores: int, load: float) -> None:
+    slots = launch_slots(cores, load)
+    assert cores <= slots <= launch_gate_size(cores)
+    assert launch_slots(cores, load + 1.0) <= slots  # more load never allows more launches
+
+
+async def test_the_launch_gate_asks_its_limit_at_every_grant() -> None:
+    allowed = [1]
+    driver = Driver(max_concurrent_launches=3, launch_limit=lambda: allowed[0])
+    release = asyncio.Event()
+    running: list[int] = []
+
+    async def launch(n: int) -> None:
+        async with driver.launch_slot((0, n)):
+            running.append(n)
+            await release.wait()
+
+    tasks = [asyncio.create_task(launch(n)) for n in range(4)]
+    await asyncio.sleep(0.01)
+    assert running == [0] and driver.launching == 1  # the limit says one
+    allowed[0] = 10  # the host got idle; the gate's own size (3) still caps it
+    release.set()
+    await asyncio.sleep(0)
+    release.clear()
+    await asyncio.sleep(0.01)
+    assert driver.peak_launching <= 3
+    release.set()
+    await asyncio.gather(*tasks)
+    assert running == [0, 1, 2, 3] and driver.launching == 0

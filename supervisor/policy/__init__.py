@@ -16,6 +16,7 @@ from supervisor.policy._breaker import (
     open_period,
 )
 from supervisor.policy._budget import RestartBudget
+from supervisor.policy._gate import launch_gate_size, launch_slots
 from supervisor.policy._memory import CapVerdict, MemoryCap, OverLimit, check_memory
 from supervisor.policy._plan import (
     ApplyPlan,
@@ -59,6 +60,8 @@ __all__ = [
     "check_memory",
     "conflict_cooldown",
     "first_steps",
+    "launch_gate_size",
+    "launch_slots",
     "open_period",
     "plan_apply",
 ]
