@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import heapq
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -40,17 +41,27 @@ class DriverStopped(WasupError):
 class Driver:
     """Owns the io thread's event loop, the Playwright driver and the launch gate."""
 
-    def __init__(self, *, max_concurrent_launches: int = 2) -> None:
+    def __init__(
+        self,
+        *,
+        max_concurrent_launches: int = 2,
+        launch_limit: Callable[[], int] | None = None,
+    ) -> None:
+        """``launch_limit``, when given, is asked at every grant how many launches may run
+        now (e.g. fewer while the host is loaded); ``max_concurrent_launches`` caps it."""
         if max_concurrent_launches < 1:
             raise ValueError("max_concurrent_launches must be at least 1")
-        self._max_launches = max_concurrent_launches
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._manager: Any = None
         self._playwright: Playwright | None = None
         self._playwright_lock: asyncio.Lock | None = None
-        self._launch_gate: asyncio.Semaphore | None = None
+        self._max_slots = max_concurrent_launches
+        self._launch_limit = launch_limit
+        self._held = 0
+        self._waiting: list[tuple[tuple[int, int], int, asyncio.Future[None]]] = []
+        self._waiting_seq = 0
         self._death_listeners: list[Callable[[], None]] = []
         self.stopping = False
         """Set when the daemon shuts down: a driver death then is expected, not an error
@@ -78,8 +89,6 @@ class Driver:
         loop.set_exception_handler(_quiet_driver_errors)
         self._loop = loop
         self._playwright_lock = asyncio.Lock()
-        # asyncio.Semaphore wakes waiters in FIFO order: launches queue fairly.
-        self._launch_gate = asyncio.Semaphore(self._max_launches)
         self._ready.set()
         try:
             loop.run_forever()
@@ -154,16 +163,50 @@ class Driver:
             return self._playwright
 
     @contextlib.asynccontextmanager
-    async def launch_slot(self) -> AsyncIterator[None]:
-        """Hold one of the N launch slots; waiters are served in FIFO order."""
-        assert self._launch_gate is not None
-        async with self._launch_gate:
-            self.launching += 1
-            self.peak_launching = max(self.peak_launching, self.launching)
+    async def launch_slot(self, rank: tuple[int, int] = (0, 0)) -> AsyncIterator[None]:
+        """Hold one of the N launch slots. Waiters are served lowest ``rank`` first, then in
+        arrival order; on the io loop only."""
+        # A heap instead of asyncio.Semaphore (FIFO only): after a daemon restart the
+        # instances that matter most must launch first (supervisor.restore).
+        if not self._waiting and self._held < self._allowed():
+            self._held += 1
+        else:
+            ticket: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._waiting_seq += 1
+            heapq.heappush(self._waiting, (rank, self._waiting_seq, ticket))
             try:
-                yield
-            finally:
-                self.launching -= 1
+                await ticket
+            except asyncio.CancelledError:
+                if ticket.done() and not ticket.cancelled():
+                    self._held -= 1  # granted just as we were cancelled: pass it on
+                    self._grant()
+                raise
+        self.launching += 1
+        self.peak_launching = max(self.peak_launching, self.launching)
+        try:
+            yield
+        finally:
+            self.launching -= 1
+            self._held -= 1
+            self._grant()
+
+    def _allowed(self) -> int:
+        """Launches that may run now: the limit's answer within 1 and the gate's size."""
+        wanted = self._max_slots
+        if self._launch_limit is not None:
+            try:
+                wanted = self._launch_limit()
+            except Exception:
+                log.exception("the launch limit failed; using the gate's size")
+        return max(1, min(self._max_slots, wanted))
+
+    def _grant(self) -> None:
+        """Hand free slots to the best waiters still waiting."""
+        while self._waiting and self._held < self._allowed():
+            _rank, _seq, ticket = heapq.heappop(self._waiting)
+            if not ticket.done():
+                self._held += 1
+                ticket.set_result(None)
 
     def on_driver_death(self, listener: Callable[[], None]) -> Callable[[], None]:
         """Call ``listener`` on the io loop when the driver dies; returns an unsubscribe."""

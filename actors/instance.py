@@ -30,6 +30,7 @@ from actors.lifecycle import RUNNING, TRANSITIONS, WAITING, State
 from actors.liveness import ref_lifetime
 from actors.logs import InstanceLog
 from actors.messages import Event, Report
+from actors.proxy import ProxyError
 from actors.selectors import Selectors
 from actors.session import Session, SessionConfig, SessionError
 from actors.status import InstanceStatus, StatusBoard
@@ -239,7 +240,7 @@ class InstanceActor(GuardedActor):
                 board.count_launch("ok")
             else:
                 board.count_launch("error")
-            tell_quietly(ref, m.Opened(generation, None if error is None else _describe(error)))
+            tell_quietly(ref, m.Opened(generation, None if error is None else _launch_error(error)))
 
         future.add_done_callback(opened)
         self._log.info("starting browser generation %d (%s)", self._generation, reason.value)
@@ -415,7 +416,7 @@ class InstanceActor(GuardedActor):
         if not self._current(msg.generation):
             return
         if msg.error is not None:
-            self._crashed(f"launch failed: {msg.error}")
+            self._crashed(msg.error)
 
     def _on_screen_captured(self, msg: m.ScreenCaptured) -> None:
         record = self._board.require(self._id)
@@ -535,6 +536,13 @@ class InstanceActor(GuardedActor):
         m.TimerFired: _on_timer,
         m.PageReport: _on_page,
     }
+
+
+def _launch_error(error: BaseException) -> str:
+    """``last_error`` for a failed launch: a proxy's failure says so first."""
+    if isinstance(error, ProxyError):
+        return str(error)
+    return f"launch failed: {_describe(error)}"
 
 
 def _describe(error: BaseException) -> str:

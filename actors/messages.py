@@ -189,7 +189,7 @@ class Opened:
     generation: int
     """Browser generation that was launching."""
     error: str | None = None
-    """Why the launch failed, or None."""
+    """Why the launch failed (as ``last_error`` shows it), or None."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,8 @@
 Every Chromium process of an instance carries ``--user-data-dir=<its profile>`` on its
 command line, and the profile directory is unique per instance, so the profile names the
 process tree even when Playwright lost track of it (driver death, a previous daemon that
-was killed). That is how wasup cleans up orphans before launching into a profile.
+was killed). That is how wasup cleans up orphans before launching into a profile
+(:mod:`actors.usage` measures the same trees).
 """
 
 from __future__ import annotations

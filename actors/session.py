@@ -18,7 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from playwright.async_api import BrowserContext, Page
+from playwright.async_api import BrowserContext, Page, Request
 from playwright.async_api import Error as PlaywrightError
 
 from actors._capture import capture_screen
@@ -30,6 +30,7 @@ from actors.liveness import LivenessPlan, Probe
 from actors.logs import InstanceLog
 from actors.messages import BrowserGone, PageLiveness, PageReport, ScreenCaptured
 from actors.procs import clear_profile_locks, kill_profile_processes, profile_processes
+from actors.proxy import ProxyConfig, ProxyError, playwright_proxy, proxy_failure
 from actors.selectors import Selectors
 
 log = logging.getLogger("wasup.session")
@@ -77,6 +78,11 @@ class SessionConfig:
     """Seconds within which a page that stopped answering is found (0: never probed)."""
     locale: str = "en-US"
     """The browser's language; the built-in selectors' texts are English."""
+    proxy: ProxyConfig | None = None
+    """The proxy the browser goes through; None goes direct."""
+    launch_rank: tuple[int, int] = (0, 0)
+    """Place in the launch queue: lower launches first (minus the instance's priority,
+    then its place in the boot order)."""
 
 
 class Session:
@@ -134,11 +140,13 @@ class Session:
         version = await asyncio.to_thread(chromium_version, cfg.executable)
         self.user_agent = user_agent(version)
         flags = identity_flags(self.user_agent, cfg.locale)
-        async with self._driver.launch_slot():
+        async with self._driver.launch_slot(cfg.launch_rank):
             if self._closing:
                 raise SessionError("closed before launch")
             self._launch_started = True
             started = time.monotonic()
+            # Read now, not at config time: a rotated password needs no reload.
+            proxy = {} if cfg.proxy is None else {"proxy": playwright_proxy(cfg.proxy)}
             playwright = await self._driver.playwright()
             # Playwright's own timeout, not asyncio.wait_for: on expiry Playwright kills the
             # browser it was starting, where a cancelled wait would leave it running.
@@ -156,6 +164,7 @@ class Session:
                 handle_sigterm=False,
                 handle_sighup=False,
                 timeout=cfg.launch_timeout * 1000,
+                **proxy,  # type: ignore[arg-type]
             )
             launch_seconds = time.monotonic() - started
         self._context = context
@@ -166,9 +175,17 @@ class Session:
             page = context.pages[0] if context.pages else await context.new_page()
             self._page = page
             page.on("crash", lambda _page: self._died("the page crashed"))
+            if cfg.proxy is not None:
+                page.on("requestfailed", self._on_request_failed)
             if self._closing:
                 raise SessionError("closed during launch")
-            await page.goto(cfg.url, wait_until="commit", timeout=cfg.launch_timeout * 1000)
+            try:
+                await page.goto(cfg.url, wait_until="commit", timeout=cfg.launch_timeout * 1000)
+            except PlaywrightError as exc:
+                failure = proxy_failure(cfg.proxy, str(exc))
+                if failure is None:
+                    raise
+                raise ProxyError(failure) from None
             if cfg.liveness_timeout > 0:
                 self._spawn(self._watch_liveness(page, LivenessPlan(cfg.liveness_timeout)))
         except BaseException:
@@ -249,6 +266,16 @@ class Session:
             self._log.info("the page answers again")
             self._post(PageLiveness(self.generation, silent_since=None))
         return verdict
+
+    def _on_request_failed(self, request: Request) -> None:
+        # A proxy that goes down later shows only as failed requests: Chromium's error page
+        # for the next navigation would otherwise read as an unknown screen.
+        page = self._page
+        if page is None or not request.is_navigation_request() or request.frame != page.main_frame:
+            return
+        failure = proxy_failure(self._cfg.proxy, request.failure or "")
+        if failure is not None:
+            self._died(failure)
 
     def _died(self, reason: str) -> None:
         if self._closing or self._gone:

@@ -1,8 +1,8 @@
 """The StatusBoard: thread-safe, immutable snapshots of every instance.
 
 Actors write their own instance's record (one writer per field: the root supervisor writes
-only ``circuit``, through :meth:`StatusBoard.change`, which edits the latest record under
-the lock); HTTP handlers, the SSE
+only ``circuit`` and the resource sampler only ``resources``, through
+:meth:`StatusBoard.change`, which edits the latest record under the lock); HTTP handlers, the SSE
 stream and the metrics collector read snapshots without ever asking an actor, so a busy or
 stuck actor cannot block the event loop. Subscribers hear of every change in sequence order
 (writers take turns to notify), on the writer's thread, so they must only hand the change on
@@ -24,6 +24,7 @@ from typing import Any
 from actors.errors import UnknownInstance
 from actors.lifecycle import State, check_move
 from actors.logs import about
+from actors.usage import Usage
 from actors.vocabulary import Circuit, RestartReason
 
 log = logging.getLogger("wasup.status")
@@ -77,7 +78,10 @@ class InstanceStatus:
     """The breaker: ``closed``, ``open``, ``half_open`` or ``parked``. The only field the
     root supervisor writes; the instance's actor writes all the others."""
     restarts: Mapping[str, int] = field(default_factory=lambda: _EMPTY)
-    """Restarts so far by (counted) reason: crash, conflict, manual, reload."""
+    """Restarts so far by (counted) reason: crash, conflict, manual, reload, memory."""
+    resources: Usage | None = None
+    """The browser tree's memory, CPU and processes at the last sample; None without a
+    browser (or before the first sample). Written only by the resource sampler."""
 
     def with_restart(self, reason: RestartReason) -> InstanceStatus:
         """A copy with one more restart for ``reason``."""

@@ -26,6 +26,8 @@ class RestartReason(StrEnum):
     """The circuit's open period ended: a half-open probe."""
     RELOAD = "reload"
     """The instance's configuration changed on a reload (SIGHUP)."""
+    MEMORY = "memory"
+    """The browser stayed above its ``max_memory`` for ``max_memory_for``."""
 
     @property
     def counted(self) -> bool:
@@ -34,7 +36,13 @@ class RestartReason(StrEnum):
 
 
 _COUNTED = frozenset(
-    {RestartReason.CRASH, RestartReason.CONFLICT, RestartReason.MANUAL, RestartReason.RELOAD}
+    {
+        RestartReason.CRASH,
+        RestartReason.CONFLICT,
+        RestartReason.MANUAL,
+        RestartReason.RELOAD,
+        RestartReason.MEMORY,
+    }
 )
 
 

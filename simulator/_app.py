@@ -12,6 +12,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from simulator._control import HUB, control_routes
 from simulator._errors import SimError
 from simulator._hub import Hub
+from simulator._visits import install as install_visits
 
 log = logging.getLogger("simulator")
 
@@ -42,6 +43,7 @@ def make_app(hub: Hub) -> web.Application:
     app.router.add_get("/ws", _socket)
     app.router.add_static("/static/", STATIC)
     app.router.add_routes(control_routes)
+    install_visits(app)
     app.on_shutdown.append(_close_sockets)
     app.on_response_prepare.append(_revalidate_static)
     return app

@@ -171,14 +171,16 @@ def duration(*, positive: bool = True) -> Conv:
     return conv
 
 
-def integer(minimum: int) -> Conv:
-    """A whole number of at least ``minimum`` (booleans refused)."""
+def integer(minimum: int, maximum: int | None = None) -> Conv:
+    """A whole number of at least ``minimum`` (and at most ``maximum``; booleans refused)."""
 
     def conv(value: object, at: At) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             at.fail(f"expected a whole number, got {kind(value)}")
         if value < minimum:
             at.fail(f"{value} is too small; it must be at least {minimum}")
+        if maximum is not None and value > maximum:
+            at.fail(f"{value} is too large; it must be at most {maximum}")
         return value
 
     return conv

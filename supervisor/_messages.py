@@ -3,10 +3,12 @@ told by its children and its own timers)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from actors import WasupError
 from actors.messages import Report
+from actors.usage import Usage
 from actors.vocabulary import TimerName
 from supervisor.settings import InstanceConfig
 from supervisor.verbs import Verb
@@ -97,3 +99,11 @@ class Due:
     """``next_start`` or ``breaker_tick``."""
     token: int
     """Identifies the timer; a superseded one is stale."""
+
+
+@dataclass(frozen=True, slots=True)
+class Sampled:
+    """One round of the resource sampler (for the memory caps)."""
+
+    usage: Mapping[str, tuple[int, Usage]]
+    """By instance id: the browser generation that was running and what its tree used."""

@@ -40,6 +40,7 @@ from supervisor._messages import (
     GetRef,
     InstanceExists,
     Remove,
+    Sampled,
     ShuttingDown,
     StopAll,
     Tick,
@@ -152,7 +153,8 @@ class RootSupervisor(GuardedActor):
             root.tell(FromChild(r, epoch))
 
         ref = InstanceActor.start(
-            child_spec(config, self._browser, self._state_dir),
+            # Spawn order is boot order (the daemon sorts what it applies); priority first.
+            child_spec(config, self._browser, self._state_dir, (-config.priority, epoch)),
             driver=self._driver,
             board=self._board,
             selectors=self._selectors,
@@ -271,6 +273,14 @@ class RootSupervisor(GuardedActor):
             return  # cancelled or re-armed since this one was set
         self._deliver(record, self._planner.on_timer(record.child, msg.timer, self._now()))
 
+    def _on_sampled(self, msg: Sampled) -> None:
+        now = self._now()
+        for instance_id, (generation, usage) in msg.usage.items():
+            record = self._records.get(instance_id)
+            if record is not None:
+                steps = self._planner.on_sample(record.child, generation, usage.memory_bytes, now)
+                self._deliver(record, steps)
+
     def _on_tick(self, _msg: Tick) -> None:
         self._board.beat()
         if self._stopping:
@@ -294,4 +304,5 @@ class RootSupervisor(GuardedActor):
         Tick: _on_tick,
         FromChild: _on_child,
         Due: _on_due,
+        Sampled: _on_sampled,
     }

@@ -12,8 +12,14 @@ from actors.session import SessionConfig
 from supervisor.settings import BrowserConfig, InstanceConfig
 
 
-def child_spec(config: InstanceConfig, browser: BrowserConfig, state_dir: Path) -> InstanceSpec:
-    """The spec of ``config``'s actor; ``browser.executable`` must be resolved already."""
+def child_spec(
+    config: InstanceConfig,
+    browser: BrowserConfig,
+    state_dir: Path,
+    launch_rank: tuple[int, int] = (0, 0),
+) -> InstanceSpec:
+    """The spec of ``config``'s actor; ``browser.executable`` must be resolved already.
+    ``launch_rank`` is its place in the launch gate's queue (lower first)."""
     if browser.executable is None:
         raise BrowserNotFound("browser.executable must be resolved before instances start")
     session = SessionConfig(
@@ -29,6 +35,8 @@ def child_spec(config: InstanceConfig, browser: BrowserConfig, state_dir: Path) 
         liveness_timeout=browser.liveness_timeout,
         screenshot_dir=state_dir / "screens",
         locale=browser.locale,
+        proxy=config.proxy,
+        launch_rank=launch_rank,
     )
     return InstanceSpec(
         session=session,

@@ -129,6 +129,15 @@ def _locale(value: object, at: r.At) -> str:
     return text
 
 
+def _gate(value: object, at: r.At) -> int | None:
+    if value == "auto":
+        return None
+    if isinstance(value, str):
+        at.fail(f"expected a whole number or auto, got {r.kind(value)}")
+    count: int = r.integer(1)(value, at)
+    return count
+
+
 def _browser(node: object, at: r.At) -> s.BrowserConfig:
     spec = {
         "executable": r.optional(r.text),
@@ -137,9 +146,10 @@ def _browser(node: object, at: r.At) -> s.BrowserConfig:
         "launch_timeout": r.duration(),
         "close_timeout": r.duration(),
         "liveness_timeout": r.duration(positive=False),
-        "max_concurrent_launches": r.integer(1),
+        "max_concurrent_launches": _gate,
         "sandbox": _sandbox,
         "locale": _locale,
+        "sample_interval": r.duration(),
     }
     return s.BrowserConfig(**r.record(node, at, spec))
 
@@ -173,8 +183,63 @@ def _simulator(node: object, at: r.At) -> s.SimulatorConfig:
     return s.SimulatorConfig(**values)
 
 
-def _instance_spec(simulator: bool) -> dict[str, r.Conv]:
-    """The per-instance keys (every field of :class:`InstanceDefaults`) and their parsers."""
+_PROXY_SERVER = re.compile(
+    r"(?P<scheme>http|https|socks5)://(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):(?P<port>[0-9]{1,5})/?"
+)
+_PROXY_FORMS = "write http://HOST:PORT, https://HOST:PORT or socks5://HOST:PORT"
+
+
+def _proxy(base: Path | None) -> r.Conv:
+    """A ``proxy:`` mapping; ``password_file`` is relative to ``base`` (None: absolute only)."""
+
+    def password_file(value: object, at: r.At) -> Path:
+        if base is not None:
+            return Path(r.path(base)(value, at))
+        found = Path(r.text(value, at)).expanduser()
+        if not found.is_absolute():
+            at.fail(f"{str(found)!r} must be an absolute path here")
+        return found
+
+    spec: dict[str, r.Conv] = {
+        "server": r.text,
+        "username": r.text,
+        "password_file": password_file,
+        "password_env": r.env_name,
+        "bypass": r.text,
+    }
+
+    def conv(node: object, at: r.At) -> s.ProxyConfig | None:
+        if node is None:
+            return None  # an instance's "proxy: null" goes direct whatever the defaults say
+        values = r.record(node, at, spec)
+        if "server" not in values:
+            at.fail(f"missing key server; {_PROXY_FORMS}")
+        server = values["server"].strip()
+        where = at.key("server", node)
+        if "@" in server:
+            # Never echo it: the text after the scheme may be a password.
+            where.fail("credentials do not belong in the URL; use username and password_file")
+        match = _PROXY_SERVER.fullmatch(server)
+        if match is None or not 0 < int(match["port"]) <= 65535:
+            where.fail(f"{server!r} is not a proxy address; {_PROXY_FORMS}")
+        if "password_file" in values and "password_env" in values:
+            at.fail("give password_file or password_env, not both")
+        secret = "password_file" in values or "password_env" in values
+        if secret and "username" not in values:
+            at.fail("a password needs a username")
+        if "username" in values and match["scheme"] == "socks5":
+            at.key("username", node).fail(
+                "Chromium cannot log in to a SOCKS5 proxy; use an http(s) proxy for a password"
+            )
+        values["server"] = server.rstrip("/")
+        return s.ProxyConfig(**values)
+
+    return conv
+
+
+def _instance_spec(simulator: bool, base: Path | None = None) -> dict[str, r.Conv]:
+    """The per-instance keys (every field of :class:`InstanceDefaults`) and their parsers;
+    ``base`` resolves a relative ``proxy.password_file`` (None: it must be absolute)."""
     return {
         "start": r.choice(s.StartPolicy),
         "url": _url(simulator),
@@ -182,13 +247,21 @@ def _instance_spec(simulator: bool) -> dict[str, r.Conv]:
         "progress_timeout": r.duration(),
         "sync_timeout": r.duration(),
         "action_timeout": r.duration(),
+        "max_memory": r.optional(r.size),
+        "max_memory_for": r.duration(),
+        "proxy": _proxy(base),
+        "priority": r.integer(-1000, 1000),
     }
 
 
 def _instance(
-    node: object, at: r.At, defaults: s.InstanceDefaults, simulator: bool
+    node: object,
+    at: r.At,
+    defaults: s.InstanceDefaults,
+    simulator: bool,
+    base: Path | None = None,
 ) -> s.InstanceConfig:
-    values = r.record(node, at, {"id": r.text, **_instance_spec(simulator)})
+    values = r.record(node, at, {"id": r.text, **_instance_spec(simulator, base)})
     if "id" not in values:
         at.fail(f"missing key id ({_ID_RULE})")
     instance_id = values.pop("id")
@@ -201,10 +274,19 @@ def instance_json(config: s.InstanceConfig) -> dict[str, object]:
     """An instance as JSON, in the shape :func:`parse_instance` reads back (durations in
     seconds): the API's answer and the persisted run-time instances both come from here."""
     keys = {f.name: getattr(config, f.name) for f in dataclasses.fields(s.InstanceDefaults)}
-    return {
-        "id": config.id,
-        **{k: v.value if isinstance(v, StrEnum) else v for k, v in keys.items()},
-    }
+    return {"id": config.id, **{k: _json_value(v) for k, v in keys.items()}}
+
+
+def _json_value(value: object) -> object:
+    if isinstance(value, StrEnum):
+        return value.value
+    if isinstance(value, s.ProxyConfig):
+        # Where the password is, never the password (the record does not hold it).
+        proxy = dataclasses.asdict(value)
+        if value.password_file is not None:
+            proxy["password_file"] = str(value.password_file)
+        return proxy
+    return value
 
 
 def parse_instance(
@@ -223,7 +305,7 @@ def parse_instance(
 
 
 def _instances(
-    node: object, at: r.At, defaults: s.InstanceDefaults, simulator: bool
+    node: object, at: r.At, defaults: s.InstanceDefaults, simulator: bool, base: Path
 ) -> tuple[s.InstanceConfig, ...]:
     if node is None:
         return ()
@@ -233,7 +315,7 @@ def _instances(
     result = []
     for index, item in enumerate(node):
         where = at.item(index, node)
-        instance = _instance(item, where, defaults, simulator)
+        instance = _instance(item, where, defaults, simulator, base)
         if instance.id in seen:
             where.key("id", item).fail(
                 f"duplicate id {instance.id!r} (already used by instances[{seen[instance.id]}])"
@@ -260,7 +342,7 @@ def _daemon(root: object, at: r.At, source: Path) -> s.DaemonConfig:
         "simulator": lambda value, where: simulator,
         "selectors_file": r.optional(r.path(base)),
         "defaults": lambda value, where: s.InstanceDefaults(
-            **r.record(value, where, _instance_spec(on))
+            **r.record(value, where, _instance_spec(on, base))
         ),
         "instances": lambda value, where: value,  # checked below, once defaults are known
         "webhooks": lambda value, where: parse_targets(value, where, base),
@@ -270,7 +352,7 @@ def _daemon(root: object, at: r.At, source: Path) -> s.DaemonConfig:
         at.fail("missing key state_dir (where profiles live, e.g. /var/lib/wasup)")
     defaults = values.setdefault("defaults", s.InstanceDefaults())
     values["instances"] = _instances(
-        values.get("instances"), at.key("instances", root), defaults, on
+        values.get("instances"), at.key("instances", root), defaults, on, base
     )
     return s.DaemonConfig(source=source, **values)
 

@@ -19,19 +19,20 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
-from types import FrameType
+from types import FrameType, MappingProxyType
 from typing import IO, Any
 
 import pykka
 from prometheus_client import CollectorRegistry
 
-from actors import Change, StatusBoard, WasupError, find_chromium
+from actors import Change, State, StatusBoard, WasupError, find_chromium
 from actors.driver import Driver
 from actors.errors import StateWriteError
+from actors.history import TransitionLog
 from actors.instance import profile_dir
 from actors.logs import about
 from actors.procs import kill_profile_processes
@@ -39,11 +40,14 @@ from actors.selectors import load_selectors
 from actors.timers import tell_quietly
 from supervisor._bridge import SupervisorControl, load_runtime_instances
 from supervisor._messages import Apply, StopAll, Tick
+from supervisor._resources import ResourceSampler
+from supervisor._restore import load_last_states, restore_order, save_last_states, states_of
 from supervisor._root import RootSupervisor
 from supervisor.config import SIMULATOR_PLACEHOLDER, load_config
 from supervisor.http import BuildInfo, HttpServer, start_http
 from supervisor.notify import Notifier, heartbeat_fresh, run_watchdog, status_line
-from supervisor.settings import DaemonConfig, InstanceConfig
+from supervisor.policy import launch_gate_size, launch_slots
+from supervisor.settings import BrowserConfig, DaemonConfig, InstanceConfig
 from supervisor.webhooks import Webhooks
 
 log = logging.getLogger("wasup.daemon")
@@ -102,6 +106,20 @@ def browser_version(executable: str) -> str:
     return out.strip().split()[-1] if out.strip() else "unknown"
 
 
+def launch_driver(browser: BrowserConfig) -> Driver:
+    """The driver with its launch gate: the configured size, or ``auto``: sized from the
+    cores this process may use and, at each launch, from the host's load."""
+    if browser.max_concurrent_launches is not None:
+        return Driver(max_concurrent_launches=browser.max_concurrent_launches)
+    # A cgroup or taskset may allow fewer cores than the host has.
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    count = cores or 1
+    return Driver(
+        max_concurrent_launches=launch_gate_size(count),
+        launch_limit=lambda: launch_slots(count, os.getloadavg()[0]),
+    )
+
+
 def _version(package: str) -> str:
     try:
         return metadata.version(package)
@@ -116,7 +134,10 @@ class Daemon:
         self.config = config
         self.notifier = notifier or Notifier.from_env(unset=True)
         self.board = StatusBoard()
-        self.driver = Driver(max_concurrent_launches=config.browser.max_concurrent_launches)
+        self.history = TransitionLog()
+        """Every instance's last transitions, recorded from before the first one."""
+        self.history.attach(self.board)
+        self.driver = launch_driver(config.browser)
         self.http: HttpServer | None = None
         self.simulator: Any = None
         self.simulator_url: str | None = None
@@ -125,6 +146,7 @@ class Daemon:
         self.webhooks = Webhooks(
             config.webhooks, config.state_dir, self.board, version=_version("wasup")
         )
+        self.sampler: ResourceSampler | None = None
         self._lock: IO[str] | None = None
         self._wake = threading.Event()
         self._stop_requested = False
@@ -165,7 +187,18 @@ class Daemon:
             runtime=runtime,
             resolve=lambda c: self._resolve((c,))[0],
         )
-        self.root.ask(Apply(self._resolve((*cfg.instances, *runtime))))
+        # The sessions that served users before the restart launch first.
+        last = load_last_states(cfg.state_dir)
+        self._last_states = last
+        self.root.ask(Apply(self._resolve(restore_order((*cfg.instances, *runtime), last))))
+        root = self.root
+        self.sampler = ResourceSampler(
+            self.board,
+            cfg.state_dir,
+            cfg.browser.sample_interval,
+            lambda sampled: tell_quietly(root, sampled),
+        )
+        self.sampler.start()
         self.board.beat()
         info = BuildInfo(
             version=_version("wasup"),
@@ -182,6 +215,7 @@ class Daemon:
                 instance_defaults=cfg.defaults,
                 simulator=cfg.simulator.enabled,
                 webhooks=self.webhooks,
+                history=self.history,
             )
         ).result(timeout=30)
         self.driver.submit(self._start_background()).result(timeout=10)
@@ -240,6 +274,21 @@ class Daemon:
             with contextlib.suppress(RuntimeError):
                 self.driver.call_later(0, self._status_changed)
 
+    _saved_states: dict[str, str] | None = None
+    _last_states: Mapping[str, State] = MappingProxyType({})
+
+    def _save_states(self) -> None:
+        """Keep ``last-states.json`` current (for the next start's order), when it changed."""
+        states = states_of(self.board.snapshot(), self._last_states)
+        if states == self._saved_states:
+            return
+        try:
+            save_last_states(self.config.state_dir, states)
+            self._saved_states = states
+            self._last_states = {iid: State(value) for iid, value in states.items()}
+        except OSError as exc:
+            log.warning("cannot save the instances' states for the next start: %s", exc)
+
     def _status_changed(self) -> None:
         self._status_queued = False  # before reading: a change from now on queues again
         line = status_line(self.board)
@@ -288,6 +337,7 @@ class Daemon:
             if self._reload_requested:
                 self._reload_requested = False
                 self.reload()
+            self._save_states()
             if not heartbeat_fresh(self.board.heartbeat, time.time(), limit):
                 log.critical(
                     "the supervisor has not beaten for over %s s; exiting so a fresh wasup starts",
@@ -339,6 +389,13 @@ class Daemon:
         self.notifier.stopping()
         self.driver.stopping = True
         deadline = self.config.supervision.stop_timeout
+        if self.started.is_set():
+            with _logged("saving the instances' states"):
+                self._save_states()  # before the stop turns every state into stopped
+        if self.sampler is not None:
+            with _logged("stopping the resource sampler"):
+                self.sampler.stop()
+            self.sampler = None
         # Each step is guarded: a step that fails or times out must not skip the next ones
         # (closing the driver, the final sweep, releasing the lock).
         if self.root is not None and self.root.is_alive():

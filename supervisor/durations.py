@@ -10,15 +10,23 @@ import math
 import re
 
 DURATION_UNITS: dict[str, float] = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-SIZE_UNITS: dict[str, int] = {"B": 1, "KB": 1000, "KiB": 1024, "MB": 1000**2, "MiB": 1024**2}
+SIZE_UNITS: dict[str, int] = {
+    "B": 1,
+    "KB": 1000,
+    "KiB": 1024,
+    "MB": 1000**2,
+    "MiB": 1024**2,
+    "GB": 1000**3,
+    "GiB": 1024**3,
+}
 
 DURATION_FORMS = "a number of seconds, or a number with a unit: 500ms, 90s, 5m, 6h, 1d"
-SIZE_FORMS = "a number of bytes, or a number with a unit: 512B, 64KiB, 1MiB, 64KB, 1MB"
+SIZE_FORMS = "a number of bytes, or a number with a unit: 512B, 64KiB, 1MiB, 1.5GiB, 64KB, 1MB, 2GB"
 
 # No space between number and unit, one unit only: "10 min" and "1h30m" are refused rather
 # than guessed at.
 _DURATION = re.compile(r"(?P<num>[0-9]+(?:\.[0-9]+)?)(?P<unit>ms|s|m|h|d)?")
-_SIZE = re.compile(r"(?P<num>[0-9]+)(?P<unit>B|KB|KiB|MB|MiB)?")
+_SIZE = re.compile(r"(?P<num>[0-9]+(?:\.[0-9]+)?)(?P<unit>B|KB|KiB|MB|MiB|GB|GiB)?")
 _SIGNED = re.compile(r"-[0-9.]+[A-Za-z]*")
 
 
@@ -58,7 +66,9 @@ def parse_size(value: object) -> int:
             if _SIGNED.fullmatch(text):
                 raise ValueError(f"{value!r} is negative; sizes must be 0 or more")
             raise ValueError(f"{value!r} is not a size; write {SIZE_FORMS}")
-        size = int(match["num"]) * SIZE_UNITS[match["unit"] or "B"]
+        if "." in match["num"] and not match["unit"]:
+            raise ValueError(f"{value!r} is not a whole number of bytes; write {SIZE_FORMS}")
+        size = int(float(match["num"]) * SIZE_UNITS[match["unit"] or "B"])
     else:
         raise ValueError(f"{value!r} is not a size; write {SIZE_FORMS}")
     if size < 0:

@@ -120,8 +120,28 @@ class BoardCollector(Collector):
             "Unix time the instance last entered connected; 0 if never",
             labels=["instance_id"],
         )
+        memory = GaugeMetricFamily(
+            "wasup_instance_memory_bytes",
+            "Memory of the instance's browser process tree (PSS where readable, else RSS)",
+            labels=["instance_id"],
+        )
+        cpu = CounterMetricFamily(
+            "wasup_instance_cpu_seconds",
+            "CPU seconds used by the instance's current browser process tree",
+            labels=["instance_id"],
+        )
+        processes = GaugeMetricFamily(
+            "wasup_instance_processes",
+            "Live processes in the instance's browser process tree",
+            labels=["instance_id"],
+        )
         for record in ordered:
             iid = record.instance_id
+            # Only instances with a sampled browser: a stopped one has no tree to measure.
+            if record.resources is not None:
+                memory.add_metric([iid], record.resources.memory_bytes)
+                cpu.add_metric([iid], record.resources.cpu_seconds)
+                processes.add_metric([iid], record.resources.processes)
             for state in State:
                 one_hot.add_metric([iid, state.value], 1 if record.state is state else 0)
             reasons = dict.fromkeys(RESTART_REASONS, 0)
@@ -140,6 +160,9 @@ class BoardCollector(Collector):
         yield blocked
         yield next_attempt
         yield last_connected
+        yield memory
+        yield cpu
+        yield processes
 
         yield _histogram(
             "wasup_qr_ready_seconds",

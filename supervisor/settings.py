@@ -14,6 +14,25 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from supervisor.webhooks import WebhookTarget
 
+from actors.proxy import ProxyConfig
+
+__all__ = [
+    "BackoffConfig",
+    "BreakerConfig",
+    "BrowserConfig",
+    "BudgetConfig",
+    "DaemonConfig",
+    "HttpConfig",
+    "InstanceConfig",
+    "InstanceDefaults",
+    "Jitter",
+    "ProxyConfig",
+    "Sandbox",
+    "SimulatorConfig",
+    "StartPolicy",
+    "SupervisionConfig",
+]
+
 
 class StartPolicy(StrEnum):
     """When an instance's browser is started."""
@@ -85,12 +104,15 @@ class BrowserConfig:
     liveness_timeout: float = 30.0
     """Seconds within which a page that stopped answering (hung renderer, frozen browser)
     is found; it is then killed by its profile and restarted as after a crash."""
-    max_concurrent_launches: int = 2
-    """Browser launches allowed at once across all instances; the rest queue in order."""
+    max_concurrent_launches: int | None = None
+    """Browser launches allowed at once across all instances; the rest queue in order.
+    None (``auto``): sized from the cores and the load (:mod:`supervisor.policy._gate`)."""
     sandbox: Sandbox = Sandbox.AUTO
     """Chromium's own sandbox: ``auto`` (on unless root), ``on`` or ``off``."""
     locale: str = "en-US"
     """The browser's language; the built-in selectors' texts are English."""
+    sample_interval: float = 15.0
+    """Seconds between samples of every browser's memory, CPU and process count."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +201,14 @@ class InstanceDefaults:
     """Seconds ``syncing`` (loading chats, long for big accounts) may last."""
     action_timeout: float = 20.0
     """Seconds a page action (a click, a pairing code) may take."""
+    max_memory: int | None = None
+    """Bytes the browser tree may use (PSS) before a sustained excess restarts it; None: no cap."""
+    max_memory_for: float = 300.0
+    """Seconds memory must stay above ``max_memory`` before the restart."""
+    proxy: ProxyConfig | None = None
+    """The browser's proxy; None goes direct."""
+    priority: int = 0
+    """Launch order: higher launches first (after a daemon restart, and in a queue)."""
 
     def instance(self, instance_id: str, **changes: Any) -> InstanceConfig:
         """An instance with this id, ``changes``, and every other key from these defaults."""

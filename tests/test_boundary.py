@@ -19,6 +19,7 @@ from actors.instance import InstanceActor, InstanceSpec
 from actors.messages import Event, Report
 from actors.selectors import load_selectors
 from actors.session import SessionConfig
+from actors.usage import Usage
 from actors.vocabulary import RestartReason, TimerName
 from supervisor._messages import (
     Add,
@@ -28,6 +29,7 @@ from supervisor._messages import (
     FromChild,
     GetRef,
     Remove,
+    Sampled,
     StopAll,
     Tick,
 )
@@ -112,6 +114,7 @@ ROOT_MESSAGES: list[object] = [
     Tick(),
     FromChild(Report("x", 1, Event.QR), 1),
     Due("x", 1, TimerName.NEXT_START, 1),
+    Sampled({"x": (1, Usage(1, "pss", 0.0, 1, 0.0))}),
 ]
 
 

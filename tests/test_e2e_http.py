@@ -203,8 +203,11 @@ async def _screenshot_qrs(url: str, path: Path) -> list[str]:
             await page.goto(url)
             # A locator wait, not wait_for_function: the page's CSP forbids eval, which
             # Playwright's polling of a string predicate needs.
-            await page.locator('img[src*="/qr"]').nth(3).wait_for(timeout=30_000)
-            await page.wait_for_load_state("networkidle")
+            # The page fetches QR images into blob: URLs (the key travels in a header only).
+            qrs = page.locator('img.qr[src^="blob:"]')
+            await qrs.nth(3).wait_for(timeout=30_000)
+            for n in range(4):
+                await qrs.nth(n).evaluate("img => img.decode()")
             await page.screenshot(path=str(path))
         finally:
             await browser.close()

@@ -114,6 +114,10 @@ async def test_put_adds_an_instance_with_its_options(h: Harness) -> None:
             "progress_timeout": 90.0,
             "sync_timeout": 600.0,
             "action_timeout": 20.0,
+            "max_memory": None,
+            "max_memory_for": 300.0,
+            "proxy": None,
+            "priority": 0,
         }
     expected = InstanceConfig(
         id="new-1", start=StartPolicy.ALWAYS, url="http://127.0.0.1:9/", qr_idle_timeout=300.0

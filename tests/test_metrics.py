@@ -14,6 +14,7 @@ from prometheus_client.samples import Sample
 
 from actors.lifecycle import State
 from actors.status import StatusBoard
+from actors.usage import Usage
 from actors.vocabulary import RestartReason
 from supervisor.metrics import register_metrics
 from supervisor.settings import HttpConfig
@@ -38,6 +39,9 @@ EXPECTED: dict[str, tuple[str, set[str]]] = {
     "wasup_browser_launch_seconds": ("histogram", set()),
     "wasup_browser_launches": ("counter", {"result"}),
     "wasup_heartbeat_timestamp_seconds": ("gauge", set()),
+    "wasup_instance_memory_bytes": ("gauge", {"instance_id"}),
+    "wasup_instance_cpu_seconds": ("counter", {"instance_id"}),
+    "wasup_instance_processes": ("gauge", {"instance_id"}),
 }
 
 
@@ -49,6 +53,7 @@ async def h() -> AsyncIterator[Harness]:
         board.change(
             "a", lambda r: r.with_restart(RestartReason.CRASH).with_restart(RestartReason.CRASH)
         )
+        board.change("a", resources=Usage(300 * 1024**2, "pss", 12.5, 9, 1.0))
         board.add("b")
         board.move("b", State.BACKOFF, next_attempt=1_900_000_000.0, conflicts=2, circuit_opens=1)
         board.qr_ready.observe(1.5)
@@ -115,8 +120,13 @@ async def test_metric_values_come_from_the_board(h: Harness) -> None:
     assert sum(s.value for s in one_hot if s.labels["instance_id"] == "b") == 1
     restarts = got["wasup_instance_restarts"][1]
     assert value(restarts, instance_id="a", reason="crash") == 2
-    for reason in ("conflict", "manual", "reload"):
+    for reason in ("conflict", "manual", "reload", "memory"):
         assert value(restarts, instance_id="a", reason=reason) == 0
+    assert value(got["wasup_instance_memory_bytes"][1], instance_id="a") == 300 * 1024**2
+    assert value(got["wasup_instance_cpu_seconds"][1], "_total", instance_id="a") == 12.5
+    assert value(got["wasup_instance_processes"][1], instance_id="a") == 9
+    # No browser, no sample: b has no resource series at all.
+    assert all(s.labels["instance_id"] == "a" for s in got["wasup_instance_processes"][1])
     assert value(got["wasup_instance_conflicts"][1], instance_id="b") == 2
     assert value(got["wasup_instance_circuit_opens"][1], instance_id="b") == 1
     assert value(got["wasup_instance_qr_codes"][1], instance_id="a") == 1

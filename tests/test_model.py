@@ -309,9 +309,14 @@ class _NoGeneration(Planner):
     """Broken on purpose: its decisions forget which browser they answer."""
 
     def _decide(
-        self, child: Child, decision: Decision, now: Now, generation: int | None = None
+        self,
+        child: Child,
+        decision: Decision,
+        now: Now,
+        generation: int | None = None,
+        restart: RestartReason = RestartReason.CRASH,
     ) -> list[Step]:
-        return super()._decide(child, decision, now, None)
+        return super()._decide(child, decision, now, None, restart)
 
 
 class _BrokenProtocol(Protocol):

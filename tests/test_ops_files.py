@@ -21,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from actors.lifecycle import State
 from actors.status import StatusBoard
+from actors.usage import Usage
 from supervisor.metrics import BuildInfo, register_metrics
 from supervisor.settings import SupervisionConfig
 from supervisor.webhooks import WebhookCollector, Webhooks, WebhookTarget
@@ -51,6 +52,9 @@ DESIGN_METRICS = frozenset(
         "wasup_browser_launch_seconds",
         "wasup_browser_launches_total",
         "wasup_heartbeat_timestamp_seconds",
+        "wasup_instance_memory_bytes",
+        "wasup_instance_cpu_seconds_total",
+        "wasup_instance_processes",
     }
 )
 #: The webhook service's metrics (docs/webhooks.md), exported while targets are configured.
@@ -113,6 +117,7 @@ def test_the_exporter_serves_every_queried_metric() -> None:
     """What the dashboard and alerts may query is what supervisor.metrics really exports."""
     board = StatusBoard()
     board.add("alice")
+    board.change("alice", resources=Usage(1, "pss", 1.0, 1, 1.0))
     board.qr_ready.observe(1.5)
     board.browser_launch.observe(0.4)
     board.count_launch("ok")
@@ -326,6 +331,7 @@ def test_alert_rules_are_complete() -> None:
         "WasupInstanceRestartStorm",
         "WasupRestartStormFleet",
         "WasupWebhookBacklog",
+        "WasupInstanceMemoryRestarts",
     }
     for rule in rules:
         name = rule["alert"]

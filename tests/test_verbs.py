@@ -36,5 +36,12 @@ def test_wasup_ctl_has_a_subcommand_per_routed_verb() -> None:
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     actions = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    expected = {"status", "qr", "screens", "webhooks", *(v.value for v in ROUTED)}
-    assert set(actions.choices) == expected
+    assert set(actions.choices) == {
+        "status",
+        "qr",
+        "screens",
+        "webhooks",
+        "top",
+        "history",
+        *(v.value for v in ROUTED),
+    }

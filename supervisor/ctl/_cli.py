@@ -9,7 +9,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from supervisor.ctl import _screens, _webhooks
+from supervisor.ctl import _ops, _screens, _webhooks
 from supervisor.ctl._client import (
     DEFAULT_URL,
     EXIT_FAILED,
@@ -54,6 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         _add_common(sub, defaults=False)
     _screens.add_parser(actions)
     _webhooks.add_parser(actions, _add_common)
+    _ops.add_arguments(actions, _add_common)
 
 
 def _add_common(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
@@ -113,6 +114,8 @@ def run(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> i
             return show_qr(client, args.id, args.wait)
         if args.action == "webhooks":
             return _webhooks.run(client, args)
+        if args.action in _ops.ACTIONS:
+            return _ops.run(client, args)
         return control(client, args.id, args.action)
     except CtlError as exc:
         print(f"wasup ctl: {exc}", file=sys.stderr)

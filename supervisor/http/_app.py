@@ -13,6 +13,7 @@ from aiohttp import web
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import CollectorRegistry
 
+from actors.history import TransitionLog
 from actors.status import StatusBoard
 from supervisor.http import _commands, _instances, _stream, _webhooks
 from supervisor.http._auth import Access, check, load_keys
@@ -25,6 +26,7 @@ from supervisor.http._keys import (
     CONTROL,
     CONTROL_EXECUTOR,
     FEED,
+    HISTORY,
     INSTANCE_DEFAULTS,
     KEYS,
     OPENAPI,
@@ -109,6 +111,7 @@ ROUTES: tuple[tuple[str, str, Handler, Access], ...] = (
     ("DELETE", "/v1/instances/{id}", _commands.delete_instance, Access.CONTROL),
     ("GET", "/v1/instances/{id}/qr", _instances.get_qr, Access.READ),
     ("GET", "/v1/instances/{id}/events", _stream.instance_events, Access.READ),
+    ("GET", "/v1/instances/{id}/history", _instances.get_history, Access.READ),
     ("POST", "/v1/instances/{id}/pairing-code", _commands.post_pairing_code, Access.CONTROL),
     *(
         ("POST", f"/v1/instances/{{id}}/{verb}", _commands.action_handler(verb), Access.CONTROL)
@@ -181,12 +184,15 @@ def build_app(
     instance_defaults: InstanceDefaults | None = None,
     simulator: bool = False,
     webhooks: Webhooks | None = None,
+    history: TransitionLog | None = None,
 ) -> web.Application:
     """Build the application; resources start and stop with it (``cleanup_ctx``).
 
     ``instance_defaults`` and ``simulator`` check ``PUT /v1/instances/{id}`` bodies as the
     config file's ``instances:`` are (the file's ``defaults:``; ``{simulator}`` allowed).
     ``webhooks`` answers ``/v1/webhooks``; without it the daemon has no targets.
+    ``history`` answers ``/v1/instances/{id}/history``; the daemon attaches it to the board
+    before any instance starts. Without one the app keeps its own, from its start on.
     """
     opts = options or HttpOptions()
     app = web.Application(
@@ -204,6 +210,8 @@ def build_app(
     app[INSTANCE_DEFAULTS] = instance_defaults or InstanceDefaults()
     app[SIMULATOR_ENABLED] = simulator
     app[_webhooks.WEBHOOKS] = webhooks or Webhooks((), Path("."), board)
+    own_history = history is None
+    app[HISTORY] = history if history is not None else TransitionLog()
     for method, path, handler, _access in ROUTES:
         app.router.add_route(method, path, handler)
 
@@ -215,6 +223,7 @@ def build_app(
         registry.register(webhook_metrics)
         hub = BoardFeed(board, max_queue=opts.sse_max_queue)
         hub.open()
+        detach = app[HISTORY].attach(board) if own_history else (lambda: None)
         app[CONTROL_EXECUTOR] = control_pool
         app[RENDER_EXECUTOR] = render_pool
         app[FEED] = hub
@@ -223,6 +232,7 @@ def build_app(
             yield
         finally:
             hub.close()
+            detach()
             unregister()
             registry.unregister(webhook_metrics)
             # A Control call stuck in a worker must not hold up shutdown.

@@ -13,9 +13,9 @@ from actors.lifecycle import State
 from actors.liveness import qr_withheld
 from actors.status import InstanceStatus
 from supervisor.http._commands import run_command
-from supervisor.http._keys import BOARD, FEED, OPTIONS, QR_CACHE
+from supervisor.http._keys import BOARD, FEED, HISTORY, OPTIONS, QR_CACHE
 from supervisor.http._validate import HttpProblem, instance_id
-from supervisor.http._views import status_json
+from supervisor.http._views import status_json, transition_json
 from supervisor.verbs import Verb
 
 FORMATS: dict[str, str] = {
@@ -47,6 +47,16 @@ async def get_instance(request: web.Request) -> web.Response:
     if record is None:
         raise _unknown(iid)
     return web.json_response(status_json(record))
+
+
+async def get_history(request: web.Request) -> web.Response:
+    iid = instance_id(request)
+    if request.app[BOARD].get(iid) is None:
+        raise _unknown(iid)
+    entries = request.app[HISTORY].transitions(iid)
+    return web.json_response(
+        {"instance_id": iid, "transitions": [transition_json(t) for t in entries]}
+    )
 
 
 def etag_for(ref: str) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client.registry import CollectorRegistry
 
+from actors.history import TransitionLog
 from actors.status import StatusBoard
 from supervisor.http._auth import KeyRing
 from supervisor.http._events import BoardFeed
@@ -55,3 +56,4 @@ CONTROL_EXECUTOR: web.AppKey[ThreadPoolExecutor] = web.AppKey("control_executor"
 RENDER_EXECUTOR: web.AppKey[ThreadPoolExecutor] = web.AppKey("render_executor")
 INSTANCE_DEFAULTS: web.AppKey[InstanceDefaults] = web.AppKey("instance_defaults")
 SIMULATOR_ENABLED: web.AppKey[bool] = web.AppKey("simulator_enabled")
+HISTORY: web.AppKey[TransitionLog] = web.AppKey("history")

@@ -175,6 +175,15 @@ def openapi_document(cfg: HttpConfig, version: str) -> dict[str, Any]:
         "/v1/events": {
             "get": _op("Server-Sent Events of every instance", Access.READ, cfg, {"200": _sse()})
         },
+        "/v1/instances/{id}/history": {
+            "get": _op(
+                "The instance's last 100 state transitions, oldest first",
+                Access.READ,
+                cfg,
+                {"200": _json(_ref("History"), "transitions"), "404": _error("unknown instance")},
+                instance=True,
+            )
+        },
         "/v1/instances/{id}/pairing-code": {
             "post": _op(
                 "Get a phone-number pairing code (instead of scanning the QR)",
@@ -299,6 +308,17 @@ _SCHEMAS: dict[str, Any] = {
             "qr_since": _EPOCH,
             "pairing_code": {"type": ["string", "null"]},
             "last_connected": _EPOCH,
+            "resources": {
+                "type": ["object", "null"],
+                "description": "the browser tree at the last sample; null without a browser",
+                "properties": {
+                    "memory_bytes": {"type": "integer"},
+                    "memory_kind": {"enum": ["pss", "rss"]},
+                    "cpu_seconds": {"type": "number"},
+                    "processes": {"type": "integer"},
+                    "sampled_at": _EPOCH,
+                },
+            },
             "counters": {
                 "type": "object",
                 "properties": {
@@ -338,6 +358,61 @@ _SCHEMAS: dict[str, Any] = {
                     "description": "seconds, or a duration with a unit (500ms, 90s, 5m, 6h, 1d)",
                 }
                 for key in ("qr_idle_timeout", "progress_timeout", "sync_timeout", "action_timeout")
+            },
+            "max_memory": {
+                "oneOf": [
+                    {"type": "integer", "exclusiveMinimum": 0},
+                    {"type": "string", "examples": ["1.5GiB", "800MiB"]},
+                    {"type": "null"},
+                ],
+                "description": "browser memory (PSS) cap; null: none",
+            },
+            "max_memory_for": {
+                "oneOf": [
+                    {"type": "number", "exclusiveMinimum": 0},
+                    {"type": "string", "examples": ["5m"]},
+                ],
+                "description": "how long memory must stay above max_memory before a restart",
+            },
+            "proxy": {
+                "type": ["object", "null"],
+                "additionalProperties": False,
+                "required": ["server"],
+                "properties": {
+                    "server": {"type": "string", "examples": ["http://10.0.0.5:3128"]},
+                    "username": {"type": ["string", "null"]},
+                    "password_file": {
+                        "type": ["string", "null"],
+                        "description": "an absolute path",
+                    },
+                    "password_env": {"type": ["string", "null"]},
+                    "bypass": {"type": ["string", "null"]},
+                },
+            },
+            "priority": {
+                "type": "integer",
+                "minimum": -1000,
+                "maximum": 1000,
+                "description": "launch order: higher launches first",
+            },
+        },
+    },
+    "History": {
+        "type": "object",
+        "properties": {
+            "instance_id": {"type": "string"},
+            "transitions": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "at": _EPOCH,
+                        "from": {"enum": [*(state.value for state in State), None]},
+                        "to": {"enum": [state.value for state in State]},
+                        "reason": {"type": "string"},
+                        "generation": {"type": "integer"},
+                    },
+                },
             },
         },
     },

@@ -13,6 +13,7 @@ from aiohttp.web_response import StreamResponse
 from prometheus_client.registry import CollectorRegistry
 
 from actors.errors import ConfigError
+from actors.history import TransitionLog
 from actors.status import StatusBoard
 from supervisor.http._app import build_app
 from supervisor.http._auth import QUERY_KEY, load_keys
@@ -101,6 +102,7 @@ async def start_http(
     instance_defaults: InstanceDefaults | None = None,
     simulator: bool = False,
     webhooks: Webhooks | None = None,
+    history: TransitionLog | None = None,
 ) -> HttpServer:
     """Serve the HTTP surface on ``cfg.host:cfg.port`` from the running event loop.
 
@@ -125,6 +127,7 @@ async def start_http(
         instance_defaults=instance_defaults,
         simulator=simulator,
         webhooks=webhooks,
+        history=history,
     )
     runner = GuardedRunner(
         app,

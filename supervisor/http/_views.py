@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from actors.history import Transition
 from actors.status import InstanceStatus
+from actors.usage import Usage
 from supervisor.metrics import RESTART_REASONS
 
 
@@ -15,6 +17,7 @@ def status_json(record: InstanceStatus) -> dict[str, Any]:
     """
     restarts = dict.fromkeys(RESTART_REASONS, 0)
     restarts.update(record.restarts)
+    usage = record.resources
     return {
         "id": record.instance_id,
         "state": record.state.value,
@@ -30,10 +33,33 @@ def status_json(record: InstanceStatus) -> dict[str, Any]:
         "qr_since": record.qr_since,
         "pairing_code": record.pairing_code,
         "last_connected": record.last_connected,
+        "resources": None if usage is None else resources_json(usage),
         "counters": {
             "qr_codes": record.qr_codes,
             "conflicts": record.conflicts,
             "circuit_opens": record.circuit_opens,
             "restarts": restarts,
         },
+    }
+
+
+def resources_json(usage: Usage) -> dict[str, Any]:
+    """The browser tree's resources at the last sample."""
+    return {
+        "memory_bytes": usage.memory_bytes,
+        "memory_kind": usage.memory_kind,
+        "cpu_seconds": round(usage.cpu_seconds, 3),
+        "processes": usage.processes,
+        "sampled_at": usage.at,
+    }
+
+
+def transition_json(transition: Transition) -> dict[str, Any]:
+    """One entry of ``GET /v1/instances/{id}/history``."""
+    return {
+        "at": transition.at,
+        "from": None if transition.src is None else transition.src.value,
+        "to": transition.dst.value,
+        "reason": transition.reason,
+        "generation": transition.generation,
     }

@@ -1,5 +1,5 @@
 """Pure supervision policies: backoff, conflict cooldown, circuit breaker, restart budget,
-and the planner that turns them into the root supervisor's steps.
+memory cap, and the planner that turns them into the root supervisor's steps.
 
 Every policy takes its record from :mod:`supervisor.settings`, times as float seconds from
 the caller's clock and an injected ``random.Random``; none reads a clock, sleeps or starts
@@ -16,6 +16,8 @@ from supervisor.policy._breaker import (
     open_period,
 )
 from supervisor.policy._budget import RestartBudget
+from supervisor.policy._gate import launch_gate_size, launch_slots
+from supervisor.policy._memory import CapVerdict, MemoryCap, OverLimit, check_memory
 from supervisor.policy._plan import (
     ApplyPlan,
     Arm,
@@ -39,11 +41,14 @@ __all__ = [
     "Backoff",
     "BeginProbe",
     "Breaker",
+    "CapVerdict",
     "Child",
     "Circuit",
     "Decision",
     "Disarm",
+    "MemoryCap",
     "Now",
+    "OverLimit",
     "Pending",
     "Planner",
     "RestartBudget",
@@ -52,8 +57,11 @@ __all__ = [
     "Tell",
     "backoff_ceiling",
     "backoff_delay",
+    "check_memory",
     "conflict_cooldown",
     "first_steps",
+    "launch_gate_size",
+    "launch_slots",
     "open_period",
     "plan_apply",
 ]

@@ -16,15 +16,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from actors import RUNNING, State
 from actors import messages as m
 from actors.logs import about
 from actors.messages import Event, Report
 from actors.vocabulary import Circuit, RestartReason, TimerName
+from supervisor.durations import format_duration
 from supervisor.policy._breaker import Action, Breaker, Decision
 from supervisor.policy._budget import RestartBudget
+from supervisor.policy._memory import MemoryCap, OverLimit, check_memory
 from supervisor.settings import InstanceConfig, StartPolicy
 from supervisor.verbs import Verb
 
@@ -72,6 +74,8 @@ class Child:
     """An operator stopped it: a QR request must not start it again behind their back."""
     pending: Pending | None = None
     """What the armed ``next_start`` timer does; None when none is armed."""
+    memory_over: OverLimit | None = None
+    """Since when its browser's memory has stayed above ``max_memory`` (None: it has not)."""
 
     @property
     def instance_id(self) -> str:
@@ -261,6 +265,29 @@ class Planner:
             raise AssertionError(f"{timer} is not a root timer")
         return [*steps, ShowCircuit(breaker.circuit)]
 
+    def on_sample(self, child: Child, generation: int, memory: int, now: Now) -> list[Step]:
+        """A resource sample of browser ``generation``: ``memory`` bytes (the memory cap)."""
+        cfg = child.config
+        if cfg.max_memory is None:
+            return []
+        cap = MemoryCap(cfg.max_memory, cfg.max_memory_for)
+        verdict = check_memory(cap, child.memory_over, generation, memory, now.mono)
+        child.memory_over = verdict.over
+        if not verdict.restart:
+            return []
+        detail = (
+            f"{_mib(memory)} above max_memory {_mib(cfg.max_memory)} "
+            f"for {format_duration(cfg.max_memory_for)}"
+        )
+        log.warning("memory cap: %s; restarting", detail, extra=_of(child))
+        # Through the crash backoff, breaker and budget: a browser that leaks again and
+        # again ends up with its circuit open like one that keeps crashing.
+        decision = child.breaker.on_crash(now.mono, detail)
+        if decision.reason == "crash":
+            decision = replace(decision, reason="memory")
+        steps = self._decide(child, decision, now, generation, RestartReason.MEMORY)
+        return [*steps, ShowCircuit(child.breaker.circuit)]
+
     def on_replaced(self, child: Child, now: Now) -> list[Step]:
         """The child's actor died and a new one took its place: a crash, with backoff."""
         decision = child.breaker.on_crash(now.mono, "actor died")
@@ -269,20 +296,26 @@ class Planner:
     # -- decisions ---------------------------------------------------------------------------
 
     def _decide(
-        self, child: Child, decision: Decision, now: Now, generation: int | None = None
+        self,
+        child: Child,
+        decision: Decision,
+        now: Now,
+        generation: int | None = None,
+        restart: RestartReason = RestartReason.CRASH,
     ) -> list[Step]:
         """The steps that carry out ``decision``; ``generation`` ties it to the browser it
-        answers (the child drops it if that browser is gone or an operator stopped it)."""
-        reason = decision.reason + (f": {decision.detail}" if decision.detail else "")
+        answers (the child drops it if that browser is gone or an operator stopped it);
+        ``restart`` is what a restart at the end of the wait counts as."""
+        if decision.reason in _SAYS_IT_ALL and decision.detail:
+            # A plain crash's own words say what happened ("the page crashed", "proxy: ...").
+            reason = decision.detail
+        else:
+            reason = decision.reason + (f": {decision.detail}" if decision.detail else "")
         log.info("%s (%s)", decision.action.value, reason, extra=_of(child))
         at = decision.at if decision.at is not None else now.mono
         if decision.action is Action.RESTART_AT:
             # A restart while the circuit is not closed can only be its half-open probe.
-            why = (
-                RestartReason.PROBE
-                if child.breaker.circuit is Circuit.HALF_OPEN
-                else RestartReason.CRASH
-            )
+            why = RestartReason.PROBE if child.breaker.circuit is Circuit.HALF_OPEN else restart
             if not self._budget.try_acquire(now.mono):
                 at = max(at, self._budget.next_free(now.mono))
                 log.warning("restart storm: waits until the restart budget frees", extra=_of(child))
@@ -320,6 +353,14 @@ class Planner:
     def _wait(child: Child, pending: Pending, show: object, at: float) -> list[Step]:
         child.pending = pending
         return [Tell(show), Arm(TimerName.NEXT_START, at)]
+
+
+#: Breaker reasons whose detail alone makes a clear ``last_error``.
+_SAYS_IT_ALL = frozenset({"crash"})
+
+
+def _mib(size: int) -> str:
+    return f"{size / 1024**2:.0f} MiB"
 
 
 def _arm(timer: TimerName, at: float | None) -> Step:

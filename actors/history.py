@@ -1,0 +1,117 @@
+"""The last transitions of every instance, with their reasons, for operators.
+
+A :class:`TransitionLog` listens to a StatusBoard and keeps, per instance, the last
+``limit`` lifecycle moves. It derives each move's reason from the record the move wrote
+(:func:`transition_for`, a pure function of the change), so no writer has to report twice.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from actors.lifecycle import State
+from actors.status import Change, InstanceStatus, StatusBoard
+
+#: Transitions kept per instance.
+HISTORY_LIMIT = 100
+
+#: What a move into a state means when the record names no error or screen.
+_PLAIN = {
+    State.STOPPED: "stopped",
+    State.STARTING: "browser launching",
+    State.QR: "QR showing",
+    State.SYNCING: "syncing",
+    State.CONNECTED: "connected",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """One lifecycle move of one instance."""
+
+    at: float
+    """Epoch seconds of the move."""
+    src: State | None
+    """The state left; None when the instance was added."""
+    dst: State
+    """The state entered."""
+    reason: str
+    """Why, in words: the error or refusal the move recorded, else the screen or event."""
+    generation: int
+    """The browser generation at the move."""
+    seq: int
+    """The board's change sequence number (orders moves that were heard out of order)."""
+
+
+def _reason(old: InstanceStatus | None, new: InstanceStatus) -> str:
+    if old is None:
+        return "added"
+    error_changed = new.last_error is not None and new.last_error != old.last_error
+    if error_changed or (new.state in _ERROR_STATES and new.last_error is not None):
+        return new.last_error or ""
+    if new.state is State.STARTING:
+        return f"browser generation {new.generation} launching"
+    if new.screen and new.screen != new.state.value:
+        return f"screen {new.screen}"
+    return _PLAIN.get(new.state, new.state.value.replace("_", " "))
+
+
+_ERROR_STATES = frozenset(
+    {State.BACKOFF, State.CIRCUIT_OPEN, State.PARKED, State.CONFLICT, State.LOGGED_OUT}
+)
+
+
+def transition_for(change: Change) -> Transition | None:
+    """The transition a board change records, or None when the state did not change."""
+    new, old = change.new, change.old
+    if new is None or (old is not None and old.state is new.state):
+        return None
+    return Transition(
+        at=new.since,
+        src=None if old is None else old.state,
+        dst=new.state,
+        reason=_reason(old, new),
+        generation=new.generation,
+        seq=change.seq,
+    )
+
+
+class TransitionLog:
+    """The last ``limit`` transitions per instance; forgets an instance when it is removed."""
+
+    def __init__(self, limit: int = HISTORY_LIMIT) -> None:
+        self._limit = limit
+        self._lock = threading.Lock()
+        self._log: dict[str, deque[Transition]] = {}
+
+    def attach(self, board: StatusBoard) -> Callable[[], None]:
+        """Record every change of ``board`` from now on; returns the unsubscribe function."""
+        return board.subscribe(self.record)
+
+    def record(self, change: Change) -> None:
+        """Take one board change (a board subscriber; cheap, never blocks for long)."""
+        if change.new is None:
+            if change.old is not None:
+                with self._lock:
+                    self._log.pop(change.old.instance_id, None)
+            return
+        transition = transition_for(change)
+        if transition is None:
+            return
+        with self._lock:
+            entries = self._log.setdefault(change.new.instance_id, deque(maxlen=self._limit))
+            if not entries or entries[-1].seq < transition.seq:
+                entries.append(transition)
+            else:
+                # Writers on different threads may notify out of board order.
+                ordered = sorted((*entries, transition), key=lambda t: t.seq)
+                entries.clear()
+                entries.extend(ordered[-self._limit :])
+
+    def transitions(self, instance_id: str) -> list[Transition]:
+        """Oldest first."""
+        with self._lock:
+            return list(self._log.get(instance_id, ()))

@@ -1,0 +1,139 @@
+"""Mass restore and the launch gate. Prints two tables.
+
+    .venv/bin/python bench/bench_restore.py [--sizes 5,10,20,50] [--gates 2,auto,0] [--restore 50]
+
+1. Cold starts: N instances with ``start: always`` and fresh profiles, for each launch gate
+   (``max_concurrent_launches``; ``auto`` is wasup's default, sized from the cores and the
+   load; 0 stands for an unbounded burst, a gate of N): seconds
+   from the daemon's start until every instance shows its QR.
+2. Mass restore: ``--restore`` instances are linked (each QR scanned by the simulated phone),
+   the daemon stops and a new one starts on the same state directory; seconds until all of
+   them are ``connected`` again, next to the cold start of the same instances. Peak memory
+   is the host's used memory above what it was before the daemon started (others' jobs
+   add noise).
+
+The simulator runs outside the daemons (its accounts, the phones' linked devices, outlive a
+daemon restart, as WhatsApp's do), with its fast timings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from actors import State
+from simulator import SimSettings, SimulatorThread, run_in_thread
+from tests.daemon_harness import config_text, running_daemon, wait_state
+from tests.waiting import scan_current_qr, wait_for
+
+WAIT = 600.0
+
+
+class PeakMemory:
+    """Samples the host's used memory every 0.5 s on a thread; ``peak`` above the start."""
+
+    def __init__(self) -> None:
+        self._base = psutil.virtual_memory().used
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            self.peak = max(self.peak, psutil.virtual_memory().used - self._base)
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self.peak / 2**20
+
+
+def text_for(state: Path, sim: SimulatorThread, ids: list[str], gate: int | str) -> str:
+    text = config_text(state, ids)
+    text = text.replace("  max_concurrent_launches: 2\n", f"  max_concurrent_launches: {gate}\n")
+    text = text.replace("  enabled: true\n", "  enabled: false\n")
+    return text.replace('"{simulator}/"', f'"{sim.url.rstrip("/")}/"')
+
+
+def cold(sim: SimulatorThread, tmp: Path, size: int, gate: int | str, name: str) -> float:
+    ids = [f"{name}{n:02d}" for n in range(size)]
+    t0 = time.monotonic()
+    with running_daemon(tmp / f"{name}.yaml", text_for(tmp / name, sim, ids, gate)) as daemon:
+        for iid in ids:
+            wait_for(daemon.board, iid, lambda r: r.qr_ref is not None, WAIT, "a QR")
+        return time.monotonic() - t0
+
+
+def restore(sim: SimulatorThread, tmp: Path, size: int, gate: int | str) -> tuple[float, ...]:
+    ids = [f"r{n:02d}" for n in range(size)]
+    path = tmp / "restore.yaml"
+    memory = PeakMemory()
+    t0 = time.monotonic()
+    with running_daemon(path, text_for(tmp / "restore", sim, ids, gate)) as daemon:
+        for iid in ids:
+            wait_for(daemon.board, iid, lambda r: r.qr_ref is not None, WAIT, "a QR")
+        cold_s = time.monotonic() - t0
+        cold_mib = memory.stop()
+        for n, iid in enumerate(ids):
+            scan_current_qr(daemon.board, sim.phone, iid, f"acct{n:02d}")
+        for iid in ids:
+            wait_state(daemon.board, iid, State.CONNECTED, WAIT)
+    memory = PeakMemory()
+    t0 = time.monotonic()
+    with running_daemon(path) as daemon:
+        for iid in ids:
+            wait_state(daemon.board, iid, State.CONNECTED, WAIT)
+        restore_s = time.monotonic() - t0
+        qrs = sum(daemon.board.require(i).qr_codes for i in ids)
+    return cold_s, cold_mib, restore_s, memory.stop(), qrs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="5,10,20,50")
+    parser.add_argument("--gates", default="2,auto,0", help="gates to compare; 0: unbounded")
+    parser.add_argument("--restore", type=int, default=50, help="instances to link and restore")
+    parser.add_argument("--restore-gate", default="auto")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    gates: list[int | str] = [g if g == "auto" else int(g) for g in args.gates.split(",") if g]
+    with run_in_thread(SimSettings.fast()) as sim, tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        names = ["unbounded" if g == 0 else f"gate {g}" for g in gates]
+        restore_gate: int | str = (
+            args.restore_gate if args.restore_gate == "auto" else int(args.restore_gate)
+        )
+        print("| instances | " + " | ".join(f"{n:>13}" for n in names) + " |")
+        print("|-----------|" + "|".join("-" * 15 for _ in names) + "|")
+        for size in sizes:
+            cells = []
+            for gate in gates:
+                seconds = cold(sim, tmp, size, gate or size, f"c{size}g{gate}")
+                cells.append(f"{seconds:>11.1f} s")
+            print(f"| {size:>9} | " + " | ".join(cells) + " |", flush=True)
+        if args.restore:
+            cold_s, cold_mib, restore_s, restore_mib, qrs = restore(
+                sim, tmp, args.restore, restore_gate
+            )
+            print()
+            print(f"Gate {args.restore_gate}, {args.restore} instances:")
+            print("| what | all ready (s) | peak memory (MiB) | QRs shown |")
+            print("|---|---|---|---|")
+            print(f"| cold start, until every QR shows | {cold_s:.1f} | {cold_mib:.0f} | - |")
+            print(
+                f"| restart of the linked daemon, until all connected | {restore_s:.1f} "
+                f"| {restore_mib:.0f} | {qrs} |"
+            )
+
+
+if __name__ == "__main__":
+    main()
