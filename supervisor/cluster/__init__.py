@@ -1,0 +1,106 @@
+"""Cluster mode on etcd: many hosts, exactly one owner per instance, fenced (groundwork).
+
+Nothing imports this package yet: the daemon wiring waits for the pure supervision planner.
+What stands alone is here (docs/cluster.md has the design):
+
+- pure decisions: :func:`place` (rendezvous placement within capacity), :func:`plan_claims`
+  (what a node claims and hands over), :func:`step` (the lease and its fence deadline),
+  :func:`launch_verdict` and :func:`singleton_lock_verdict` (profile checks);
+- :class:`EtcdStore`: registration, owner keys, the instance list and statuses in etcd;
+- the fencing process (``python -m supervisor.cluster.fence``) and its daemon side,
+  :class:`FenceProcess`;
+- :class:`ClusterConfig`, the ``cluster:`` contract (not read from YAML yet).
+"""
+
+from supervisor.cluster._claims import (
+    Claim,
+    ClaimMemory,
+    ClaimPlan,
+    ClusterView,
+    MoveReason,
+    Release,
+    plan_claims,
+)
+from supervisor.cluster._config import ClusterConfig
+from supervisor.cluster._errors import (
+    ClusterError,
+    FenceProtocolError,
+    FenceTokenError,
+    IllegalLeaseMove,
+    StoreUnavailable,
+)
+from supervisor.cluster._fence_client import FenceGone, FenceProcess
+from supervisor.cluster._fence_state import FenceReason, FenceReport, ReportKind
+from supervisor.cluster._keys import Keys, Kind
+from supervisor.cluster._lease import (
+    LeaseAction,
+    LeaseEvent,
+    LeasePhase,
+    LeaseState,
+    LeaseVerb,
+    fence_deadline,
+    renew_interval,
+    step,
+)
+from supervisor.cluster._placement import place, ranking, score
+from supervisor.cluster._records import NodeRecord, Ownership, Snapshot, StatusRecord
+from supervisor.cluster._store import Change, EtcdStore, LeaseGone
+from supervisor.cluster._tokens import (
+    TOKEN_FILE,
+    LaunchVerdict,
+    LockVerdict,
+    launch_verdict,
+    read_token,
+    singleton_lock_verdict,
+    stamp_profile,
+    write_token,
+)
+
+__all__ = [
+    "TOKEN_FILE",
+    "Change",
+    "Claim",
+    "ClaimMemory",
+    "ClaimPlan",
+    "ClusterConfig",
+    "ClusterError",
+    "ClusterView",
+    "EtcdStore",
+    "FenceGone",
+    "FenceProcess",
+    "FenceProtocolError",
+    "FenceReason",
+    "FenceReport",
+    "FenceTokenError",
+    "IllegalLeaseMove",
+    "Keys",
+    "Kind",
+    "LaunchVerdict",
+    "LeaseAction",
+    "LeaseEvent",
+    "LeaseGone",
+    "LeasePhase",
+    "LeaseState",
+    "LeaseVerb",
+    "LockVerdict",
+    "MoveReason",
+    "NodeRecord",
+    "Ownership",
+    "Release",
+    "ReportKind",
+    "Snapshot",
+    "StatusRecord",
+    "StoreUnavailable",
+    "fence_deadline",
+    "launch_verdict",
+    "place",
+    "plan_claims",
+    "ranking",
+    "read_token",
+    "renew_interval",
+    "score",
+    "singleton_lock_verdict",
+    "stamp_profile",
+    "step",
+    "write_token",
+]
