@@ -95,7 +95,8 @@ class FenceState:
 
 def parse_command(line: str) -> FenceCommand:
     """The command on ``line`` (without its newline); raises :class:`FenceProtocolError`."""
-    word, _, rest = line.strip().partition(" ")
+    # Only the newline goes: a profile path may end in a space.
+    word, _, rest = line.rstrip("\r\n").partition(" ")
     try:
         verb = FenceVerb(word)
     except ValueError:

@@ -14,7 +14,8 @@ it passes; :func:`step` tells the daemon when to extend it and what to do when i
 Phases and events (one transition table, :data:`TRANSITIONS`; others raise
 :class:`IllegalLeaseMove`)::
 
-    NO_LEASE --granted--> HELD          extend the fence; claims may start
+    NO_LEASE --granted--> HELD          extend the fence; claims may start (a grant answered
+                                        after its own deadline: stay, ask again)
     NO_LEASE --failed---> NO_LEASE      retry after a backoff
     HELD --renewed------> HELD          extend the fence
     HELD --failed-------> HELD          keep the deadline; retry soon (or fence, if passed)
@@ -127,6 +128,9 @@ def _granted(
     state: LeaseState, at: float, now: float, cfg: ClusterConfig, rng: random.Random
 ) -> tuple[LeaseState, tuple[LeaseAction, ...]]:
     deadline = fence_deadline(at, cfg)
+    if now >= deadline:
+        # Granted so slowly that it is already past its deadline: useless; ask again.
+        return state, (LeaseAction(LeaseVerb.GRANT_AT, now),)
     new = LeaseState(LeasePhase.HELD, deadline, 0)
     return new, (
         LeaseAction(LeaseVerb.EXTEND_FENCE, deadline),
