@@ -6,6 +6,7 @@ import random
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -31,7 +32,7 @@ BASE = ClusterConfig(
 )
 
 
-def cfg(node: str, **changes: float) -> ClusterConfig:
+def cfg(node: str, **changes: Any) -> ClusterConfig:
     return replace(BASE, node_id=node, **changes)
 
 
@@ -91,6 +92,8 @@ class Cluster:
         raise AssertionError(f"no quiet stretch in {limit} rounds: {self.moves[-10:]}")
 
 
+Shape = tuple[set[str], set[str], random.Random]
+
 cluster_shapes = st.tuples(
     st.sets(st.from_regex(r"n[a-z]{1,3}", fullmatch=True), min_size=1, max_size=5),
     st.sets(st.from_regex(r"i[0-9]{1,3}", fullmatch=True), max_size=30),
@@ -100,7 +103,7 @@ cluster_shapes = st.tuples(
 
 @settings(max_examples=60, deadline=None)
 @given(cluster_shapes)
-def test_nodes_with_ample_room_converge_on_placement(shape: tuple) -> None:
+def test_nodes_with_ample_room_converge_on_placement(shape: Shape) -> None:
     nodes, instances, rng = shape
     cluster = Cluster(dict.fromkeys(nodes, 100), instances, rng)
     cluster.run(3, handover_interval=0.0)
@@ -112,7 +115,7 @@ def test_nodes_with_ample_room_converge_on_placement(shape: tuple) -> None:
 @settings(max_examples=60, deadline=None)
 @given(cluster_shapes, st.data())
 def test_tight_capacity_fills_every_slot_and_never_overflows(
-    shape: tuple, data: st.DataObject
+    shape: Shape, data: st.DataObject
 ) -> None:
     nodes, instances, rng = shape
     capacity = {n: data.draw(st.integers(min_value=0, max_value=8)) for n in nodes}
@@ -125,7 +128,7 @@ def test_tight_capacity_fills_every_slot_and_never_overflows(
 @settings(max_examples=40, deadline=None)
 @given(cluster_shapes, st.from_regex(r"new[a-z]{1,3}", fullmatch=True))
 def test_a_joining_node_gets_its_share_by_minimal_one_at_a_time_hand_overs(
-    shape: tuple, joiner: str
+    shape: Shape, joiner: str
 ) -> None:
     nodes, instances, rng = shape
     cluster = Cluster(dict.fromkeys(nodes, 100), instances, rng)

@@ -12,7 +12,7 @@ reconnects, starting with the endpoint after the one that failed. A failed call 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -160,7 +160,9 @@ class EtcdStore:
         async def txn(c: aetcd.Client) -> tuple[bool, int]:
             t = c.transactions
             ok, responses = await c.transaction(
-                compare=[t.create(key) == 0], success=[t.put(key, node.encode(), lease=lease_id)]
+                compare=[t.create(key) == 0],
+                success=[t.put(key, node.encode(), lease=lease_id)],
+                failure=[],
             )
             revision = responses[0].response_put.header.revision if ok else 0
             return bool(ok), int(revision)
@@ -175,7 +177,7 @@ class EtcdStore:
         async def txn(c: aetcd.Client) -> bool:
             t = c.transactions
             ok, _ = await c.transaction(
-                compare=[t.create(key) == ownership.token], success=[t.delete(key)]
+                compare=[t.create(key) == ownership.token], success=[t.delete(key)], failure=[]
             )
             return bool(ok)
 
@@ -191,6 +193,7 @@ class EtcdStore:
             ok, _ = await c.transaction(
                 compare=[t.create(owner_key) == ownership.token],
                 success=[t.put(key, record.to_bytes())],
+                failure=[],
             )
             return bool(ok)
 
@@ -210,7 +213,9 @@ class EtcdStore:
         async def txn(c: aetcd.Client) -> bool:
             t = c.transactions
             ok, _ = await c.transaction(
-                compare=[t.create(key) == 0], success=[t.put(key, entry_to_bytes(entry))]
+                compare=[t.create(key) == 0],
+                success=[t.put(key, entry_to_bytes(entry))],
+                failure=[],
             )
             return bool(ok)
 
@@ -258,7 +263,7 @@ class EtcdStore:
                 log.error("cluster: skipping a key it cannot read: %s", exc)
         return Snapshot(int(found.header.revision), nodes, instances, owners, status)
 
-    async def watch(self, start_revision: int) -> AsyncIterator[Change]:
+    async def watch(self, start_revision: int) -> AsyncGenerator[Change, None]:
         """Every change under the cluster's prefix from ``start_revision`` on, in order."""
         prefix = self._cfg.prefix.encode()
         watch = await self._call(
