@@ -72,7 +72,10 @@ class FenceProcess:
         self._send(FenceCommand(FenceVerb.DEADLINE, deadline=deadline))
 
     def watch(self, profile_dir: Path) -> None:
-        """Kill the browser on ``profile_dir`` when fencing; send before launching it."""
+        """Kill the browser on ``profile_dir`` when fencing; send before launching it.
+
+        Send a deadline first: a fence watching a profile without one kills at once.
+        """
         self._send(FenceCommand(FenceVerb.WATCH, profile=str(Path(profile_dir).resolve())))
 
     def unwatch(self, profile_dir: Path) -> None:
@@ -120,6 +123,8 @@ class FenceProcess:
             self._proc.kill()
             code = self._proc.wait()
         self._reader.join(timeout)
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()
         return code
 
     def _read(self, stream: IO[bytes]) -> None:

@@ -48,14 +48,6 @@ POLL = 0.2
 """Seconds between checks of the parent and sweeps while fenced."""
 
 
-class _Terminated(Exception):
-    """SIGTERM arrived."""
-
-
-def _on_term(signum: int, frame: FrameType | None) -> None:
-    raise _Terminated
-
-
 def _emit(report: FenceReport) -> None:
     # The daemon may be gone (that is one reason to fence): its pipe then breaks, and the
     # kills matter more than the report.
@@ -77,6 +69,7 @@ class _Fence:
         self.state = FenceState()
         self.buffer = b""
         self.eof = False
+        self.terminated = False
         self.selector = selectors.DefaultSelector()
         os.set_blocking(sys.stdin.fileno(), False)
         self.selector.register(sys.stdin.fileno(), selectors.EVENT_READ)
@@ -124,6 +117,10 @@ class _Fence:
             self._read_pending(wait)
             if self.state.stopping:
                 return 0
+            if self.terminated:
+                # Checked after the drain: a watch sent just before the SIGTERM counts.
+                self.fence_now(FenceReason.TERMINATED)
+                return 0
             if self.eof or os.getppid() != self.parent:
                 self.fence_now(FenceReason.PARENT_GONE)
                 return 0
@@ -147,14 +144,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s %(levelname)s %(message)s")
     fence = _Fence(args.parent, args.poll)
-    signal.signal(signal.SIGTERM, _on_term)
+
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        # The loop acts within one poll: the select resumes, times out, sees the flag.
+        fence.terminated = True
+
+    signal.signal(signal.SIGTERM, on_term)
     # Ctrl-C in the daemon's terminal must not take the fence down before it has fenced.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        return fence.run()
-    except _Terminated:
-        fence.fence_now(FenceReason.TERMINATED)
-        return 0
+    return fence.run()
 
 
 if __name__ == "__main__":
