@@ -7,6 +7,7 @@ What stands alone is here (docs/cluster.md has the design):
   (what a node claims and hands over), :func:`step` (the lease and its fence deadline),
   :func:`launch_verdict` and :func:`singleton_lock_verdict` (profile checks);
 - :class:`EtcdStore`: registration, owner keys, the instance list and statuses in etcd;
+- :class:`LeaseKeeper`: the loop that holds the node's lease and extends the fence;
 - the fencing process (``python -m supervisor.cluster.fence``) and its daemon side,
   :class:`FenceProcess`;
 - :class:`ClusterConfig`, the ``cluster:`` contract (not read from YAML yet).
@@ -31,6 +32,7 @@ from supervisor.cluster._errors import (
 )
 from supervisor.cluster._fence_client import FenceGone, FenceProcess
 from supervisor.cluster._fence_state import FenceReason, FenceReport, ReportKind
+from supervisor.cluster._keeper import LeaseKeeper
 from supervisor.cluster._keys import Keys, Kind
 from supervisor.cluster._lease import (
     LeaseAction,
@@ -79,6 +81,7 @@ __all__ = [
     "LeaseAction",
     "LeaseEvent",
     "LeaseGone",
+    "LeaseKeeper",
     "LeasePhase",
     "LeaseState",
     "LeaseVerb",
