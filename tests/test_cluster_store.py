@@ -222,3 +222,41 @@ async def test_a_renewed_lease_keeps_its_keys(stores: Callable[[str], EtcdStore]
         await saw_deletion
     await watch.aclose()
     assert (await a.snapshot()).owners["sales"].lease_id == lease
+
+
+async def test_a_snapshot_kept_up_by_its_watch_equals_a_fresh_read(
+    stores: Callable[[str], EtcdStore],
+) -> None:
+    a, b = stores("a"), stores("b")
+    start = await a.snapshot()
+    lease = await a.grant_lease()
+    await a.register_node(NodeRecord("a", "http://a:8080", 5, "0.1.0"), lease)
+    await b.import_instances({"sales": {"id": "sales"}, "ops": {"id": "ops"}})
+    sales = await a.claim("sales", lease)
+    ops = await a.claim("ops", lease)
+    assert sales is not None and ops is not None
+    await a.write_status(sales, StatusRecord("connected", 5.0, "a", False))
+    await a.release(ops)
+    await b.delete_instance("ops")
+    await b.put_instance("new", {"id": "new"})
+    await a.revoke(lease)  # the node and its owner key of sales go with the lease
+    fresh = await b.snapshot()
+    assert fresh.nodes == {} and fresh.owners == {} and set(fresh.instances) == {"sales", "new"}
+
+    kept = start
+    watch = b.watch(start.revision + 1)
+
+    async def follow() -> None:
+        nonlocal kept
+        # Several changes share the last revision (the lease's keys): go on until equal.
+        async for change in watch:
+            kept = kept.apply(change)
+            if kept == fresh:
+                return
+
+    try:
+        await asyncio.wait_for(follow(), WAIT)
+    except TimeoutError:
+        raise AssertionError(f"the watched snapshot never matched:\n{kept}\n{fresh}") from None
+    finally:
+        await watch.aclose()

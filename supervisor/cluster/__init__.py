@@ -45,8 +45,8 @@ from supervisor.cluster._lease import (
     step,
 )
 from supervisor.cluster._placement import place, ranking, score
-from supervisor.cluster._records import NodeRecord, Ownership, Snapshot, StatusRecord
-from supervisor.cluster._store import Change, EtcdStore, LeaseGone
+from supervisor.cluster._records import Change, NodeRecord, Ownership, Snapshot, StatusRecord
+from supervisor.cluster._store import EtcdStore, LeaseGone
 from supervisor.cluster._tokens import (
     TOKEN_FILE,
     LaunchVerdict,

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar
 
 from supervisor.cluster._claims import ClusterView
 from supervisor.cluster._errors import ClusterError
+from supervisor.cluster._keys import Kind
 
 
 def _load(key: str, raw: bytes) -> dict[str, Any]:
@@ -133,6 +134,31 @@ def entry_from_bytes(key: str, raw: bytes) -> dict[str, Any]:
 
 
 @dataclass(frozen=True, slots=True)
+class Change:
+    """One key change seen by a watch."""
+
+    kind: Kind
+    """Which sub-prefix the key is in."""
+    ident: str
+    """The node or instance id the key names."""
+    deleted: bool
+    """True for a delete (or a lease expiry), False for a put."""
+    value: bytes
+    """The new value (empty for a delete)."""
+    revision: int
+    """The revision of the change."""
+    create_revision: int
+    """The key's create_revision (for an owner key: the new owner's token; 0 on delete)."""
+    lease_id: int = 0
+    """The lease the key lives under (0: none, or a delete)."""
+
+    @property
+    def key(self) -> str:
+        """The key, for error messages."""
+        return f"{self.kind.value}/{self.ident}"
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """Everything under a cluster's prefix, read at one etcd revision."""
 
@@ -154,3 +180,44 @@ class Snapshot:
             instances=frozenset(self.instances),
             owners={i: owner.node_id for i, owner in self.owners.items()},
         )
+
+    def apply(self, change: Change) -> Snapshot:
+        """The snapshot after ``change`` (from a watch started at ``revision + 1``).
+
+        Raises :class:`ClusterError` for a value it cannot read; the snapshot is unchanged.
+        """
+        # Equal revisions do come: one transaction or one lease expiry changes several keys
+        # at one revision. Only older ones are stale.
+        if change.revision < self.revision:
+            return self
+        if change.kind is Kind.NODES:
+            node = (
+                None
+                if change.deleted
+                else NodeRecord.from_bytes(change.key, change.ident, change.value)
+            )
+            return replace(self, revision=change.revision, nodes=_put(self.nodes, change, node))
+        if change.kind is Kind.INSTANCES:
+            entry = None if change.deleted else entry_from_bytes(change.key, change.value)
+            instances = _put(self.instances, change, entry)
+            return replace(self, revision=change.revision, instances=instances)
+        if change.kind is Kind.OWNERS:
+            owner = None
+            if not change.deleted:
+                node_id = change.value.decode(errors="replace")
+                owner = Ownership(change.ident, node_id, change.create_revision, change.lease_id)
+            return replace(self, revision=change.revision, owners=_put(self.owners, change, owner))
+        status = None if change.deleted else StatusRecord.from_bytes(change.key, change.value)
+        return replace(self, revision=change.revision, status=_put(self.status, change, status))
+
+
+V = TypeVar("V")
+
+
+def _put(mapping: Mapping[str, V], change: Change, value: V | None) -> dict[str, V]:
+    updated = dict(mapping)
+    if value is None:
+        updated.pop(change.ident, None)
+    else:
+        updated[change.ident] = value
+    return updated

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import aetcd
@@ -23,6 +22,7 @@ from supervisor.cluster._config import ClusterConfig, etcd_endpoints
 from supervisor.cluster._errors import ClusterError, StoreUnavailable
 from supervisor.cluster._keys import Keys, Kind
 from supervisor.cluster._records import (
+    Change,
     NodeRecord,
     Ownership,
     Snapshot,
@@ -38,24 +38,6 @@ T = TypeVar("T")
 
 class LeaseGone(ClusterError):
     """etcd no longer knows the lease (it expired or was revoked): the node must fence."""
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    """One key change seen by a watch."""
-
-    kind: Kind
-    """Which sub-prefix the key is in."""
-    ident: str
-    """The node or instance id the key names."""
-    deleted: bool
-    """True for a delete (or a lease expiry), False for a put."""
-    value: bytes
-    """The new value (empty for a delete)."""
-    revision: int
-    """The revision of the change."""
-    create_revision: int
-    """The key's create_revision (for an owner key: the new owner's token; 0 on delete)."""
 
 
 def _lease_missing(exc: BaseException) -> bool:
@@ -282,6 +264,7 @@ class EtcdStore:
                     b"" if deleted else event.kv.value,
                     int(event.kv.mod_revision),
                     0 if deleted else int(event.kv.create_revision),
+                    0 if deleted else int(event.kv.lease),
                 )
         except aetcd.ClientError as exc:
             self._client = None
