@@ -151,6 +151,8 @@ async def test_a_deposed_owner_can_neither_write_status_nor_delete_the_new_key(
     assert new is not None
     assert not await a.write_status(old, StatusRecord("qr", 2.0, "a", True))
     assert not await a.release(old)
+    with pytest.raises(LeaseGone):
+        await a.claim("other", lease_a)  # nothing can be owned under a dead lease
     snapshot = await b.snapshot()
     assert snapshot.owners["sales"].node_id == "b"
     assert snapshot.status["sales"] == status, "the stale owner's write did not land"
