@@ -12,6 +12,9 @@ join or leave can also shift a few instances between surviving nodes (a freed sl
 by the next instance in order); with room to spare the movement is exactly the minimal one.
 """
 
+# Hand-written on purpose: the hashing libraries on PyPI build consistent-hash rings without
+# per-node capacity, and rendezvous hashing within capacity is the few lines below.
+
 from __future__ import annotations
 
 import hashlib
