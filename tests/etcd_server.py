@@ -4,15 +4,17 @@ The ``etcd`` fixture is in :mod:`tests.etcd_fixtures` (``pytest_plugins``); this
 holds what tests may import.
 
 :func:`running_etcd` starts one single-member etcd on free ports with its data directory in
-the test's tmp dir, waits for its "serving client ..." log line (an event, not a
-sleep) and always stops it. Raft timings are shortened so that leader election is quick and
-2-second leases are allowed; leases still expire on etcd's own clock.
+the test's tmp dir (:func:`running_etcd_cluster` starts several members), waits for its
+"serving client ..." log line (an event, not a sleep) and always stops it. Raft timings are
+shortened so that leader election is quick and 2-second leases are allowed; leases still
+expire on etcd's own clock.
 """
 
 from __future__ import annotations
 
 import contextlib
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -51,6 +53,17 @@ class Etcd:
         """Client URL for ``cluster.etcd``."""
         return f"http://127.0.0.1:{self.port}"
 
+    def stop(self) -> None:
+        """Stop the member (SIGTERM, then SIGKILL after 10 s); a stopped one is left alone."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)  # a paused member cannot handle SIGTERM
+            self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
 
 def _pump(etcd: Etcd, ready: threading.Event) -> None:
     assert etcd.proc.stderr is not None
@@ -62,42 +75,63 @@ def _pump(etcd: Etcd, ready: threading.Event) -> None:
 
 @contextlib.contextmanager
 def running_etcd(data_dir: Path, timeout: float = 30.0) -> Iterator[Etcd]:
-    """Start an etcd in ``data_dir``; yield it once it serves clients; stop it after."""
+    """Start a one-member etcd in ``data_dir``; yield it once it serves; stop it after."""
+    with running_etcd_cluster(data_dir, 1, timeout) as members:
+        yield members[0]
+
+
+@contextlib.contextmanager
+def running_etcd_cluster(root: Path, size: int, timeout: float = 30.0) -> Iterator[list[Etcd]]:
+    """Start ``size`` etcd members (data under ``root``); yield them once all serve."""
     binary = shutil.which("etcd")
     if binary is None:
         pytest.fail("etcd is not installed: run bash scripts/setup.sh (Debian's etcd-server)")
-    client, peer = free_port(), free_port()
-    argv = [
-        binary,
-        "--name=test",
-        f"--data-dir={data_dir}",
-        f"--listen-client-urls=http://127.0.0.1:{client}",
-        f"--advertise-client-urls=http://127.0.0.1:{client}",
-        f"--listen-peer-urls=http://127.0.0.1:{peer}",
-        f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
-        f"--initial-cluster=test=http://127.0.0.1:{peer}",
-        "--heartbeat-interval=50",
-        "--election-timeout=250",
-        "--logger=zap",
-        "--log-outputs=stderr",
-    ]
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    etcd = Etcd(proc, client)
-    ready = threading.Event()
-    pump = threading.Thread(target=_pump, args=(etcd, ready), daemon=True)
-    pump.start()
+    ports = [(free_port(), free_port()) for _ in range(size)]
+    initial = ",".join(f"m{n}=http://127.0.0.1:{peer}" for n, (_, peer) in enumerate(ports))
+    # One member elects itself at once; several need room for a loaded 2-core machine, or
+    # they keep re-electing. Either way 2-second leases stay above etcd's minimum TTL.
+    timing = ["--heartbeat-interval=50", "--election-timeout=250"]
+    if size > 1:
+        timing = ["--heartbeat-interval=100", "--election-timeout=1000"]
+    members: list[Etcd] = []
+    pumps: list[threading.Thread] = []
+    readies: list[threading.Event] = []
     try:
-        if not ready.wait(timeout):
-            tail = "\n".join(etcd.log[-20:])
-            pytest.fail(f"etcd did not become ready in {timeout}s (exit {proc.poll()}):\n{tail}")
-        yield etcd
+        for n, (client, peer) in enumerate(ports):
+            argv = [
+                binary,
+                f"--name=m{n}",
+                f"--data-dir={root / f'm{n}'}",
+                f"--listen-client-urls=http://127.0.0.1:{client}",
+                f"--advertise-client-urls=http://127.0.0.1:{client}",
+                f"--listen-peer-urls=http://127.0.0.1:{peer}",
+                f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
+                f"--initial-cluster={initial}",
+                *timing,
+                "--logger=zap",
+                "--log-outputs=stderr",
+            ]
+            proc = subprocess.Popen(
+                argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+            )
+            member = Etcd(proc, client)
+            ready = threading.Event()
+            pump = threading.Thread(target=_pump, args=(member, ready), daemon=True)
+            pump.start()
+            members.append(member)
+            pumps.append(pump)
+            readies.append(ready)
+        for member, ready in zip(members, readies, strict=True):
+            if not ready.wait(timeout):
+                tail = "\n".join(member.log[-20:])
+                code = member.proc.poll()
+                pytest.fail(f"etcd did not become ready in {timeout}s (exit {code}):\n{tail}")
+        yield members
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        pump.join(5)
-        if proc.stderr is not None:
-            proc.stderr.close()
+        for member in members:
+            member.stop()
+        for pump in pumps:
+            pump.join(5)
+        for member in members:
+            if member.proc.stderr is not None:
+                member.proc.stderr.close()

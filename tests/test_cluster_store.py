@@ -22,7 +22,7 @@ from supervisor.cluster import (
     StatusRecord,
     StoreUnavailable,
 )
-from tests.etcd_server import Etcd, free_port
+from tests.etcd_server import Etcd, free_port, running_etcd_cluster
 
 pytest_plugins = ["tests.etcd_fixtures"]
 pytestmark = pytest.mark.cluster
@@ -262,3 +262,32 @@ async def test_a_snapshot_kept_up_by_its_watch_equals_a_fresh_read(
         raise AssertionError(f"the watched snapshot never matched:\n{kept}\n{fresh}") from None
     finally:
         await watch.aclose()
+
+
+async def test_losing_one_etcd_member_of_three_keeps_the_lease_and_the_keys(
+    tmp_path: Path,
+) -> None:
+    with running_etcd_cluster(tmp_path / "etcd3", 3) as members:
+        urls = tuple(m.url for m in members)
+        store = EtcdStore(config(members[0], "a", etcd=urls), request_timeout=2.0)
+        other = EtcdStore(config(members[0], "b", etcd=urls[::-1]), request_timeout=2.0)
+        try:
+            lease = await store.grant_lease()
+            mine = await store.claim("sales", lease)
+            assert mine is not None
+            members[0].stop()  # the member the store is connected to
+            # The first call on the dead connection may fail; the store then moves on to the
+            # next endpoint, as the lease keeper's retry would.
+            for attempt in range(3):
+                try:
+                    assert await store.renew(lease) >= 1
+                    break
+                except StoreUnavailable:
+                    assert attempt < 2, "no surviving member answered"
+            assert await other.claim("sales", await other.grant_lease()) is None
+            snapshot = await other.snapshot()
+            assert snapshot.owners["sales"].token == mine.token
+            assert await store.write_status(mine, StatusRecord("connected", 1.0, "a", False))
+        finally:
+            await store.close()
+            await other.close()
