@@ -17,6 +17,7 @@ import pytest
 
 from supervisor.cluster import (
     ClusterConfig,
+    ClusterStats,
     EtcdStore,
     FenceProcess,
     FenceReason,
@@ -40,6 +41,7 @@ class Node:
     keeper: LeaseKeeper
     store: EtcdStore
     fence: FenceProcess
+    stats: ClusterStats
     leases: list[int] = field(default_factory=list)
     leased: asyncio.Event = field(default_factory=asyncio.Event)
     fenced: asyncio.Event = field(default_factory=asyncio.Event)
@@ -66,6 +68,7 @@ async def node(etcd: Etcd, tmp_path: Path) -> AsyncIterator[Node]:
     store = EtcdStore(cfg)
     fence = FenceProcess.start(poll=0.05)
     holder: list[Node] = []
+    stats = ClusterStats()
 
     def on_lease(lease_id: int) -> None:
         holder[0].leases.append(lease_id)
@@ -81,8 +84,9 @@ async def node(etcd: Etcd, tmp_path: Path) -> AsyncIterator[Node]:
         NodeRecord("a", cfg.advertise_url, 5, "test"),
         on_lease=on_lease,
         on_fence=on_fence,
+        stats=stats,
     )
-    holder.append(Node(keeper, store, fence))
+    holder.append(Node(keeper, store, fence, stats))
     task = asyncio.ensure_future(keeper.run())
     try:
         yield holder[0]
@@ -116,12 +120,15 @@ async def test_renewals_hold_the_lease_and_an_unreachable_etcd_fences_the_node(
     assert not node.fenced.is_set()
     assert node.keeper.phase is LeasePhase.HELD
     assert (await node.store.snapshot()).nodes.keys() == {"a"}, "the registration stays"
+    assert node.stats.renew_seconds.snapshot()[2] >= 3, "renewals were measured"
+    assert node.stats.snapshot()[2] == 0
 
     etcd.proc.send_signal(signal.SIGSTOP)  # etcd unreachable: requests hang
     await wait_event(node.fenced, "the node fencing itself")
     report = await asyncio.to_thread(node.fence.next_report, WAIT)
     assert report is not None and report.reason is FenceReason.DEADLINE
     await asyncio.to_thread(browser.wait_dead)
+    assert node.stats.snapshot()[2] == 1, "wasup_cluster_fenced_total counts it"
 
     node.leased.clear()
     etcd.proc.send_signal(signal.SIGCONT)

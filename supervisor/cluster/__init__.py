@@ -10,6 +10,7 @@ What stands alone is here (docs/cluster.md has the design):
 - :class:`LeaseKeeper`: the loop that holds the node's lease and extends the fence;
 - the fencing process (``python -m supervisor.cluster.fence``) and its daemon side,
   :class:`FenceProcess`;
+- :class:`ClusterStats` and its collector, the ``wasup_cluster_*`` metrics (not served yet);
 - :class:`ClusterConfig`, the ``cluster:`` contract (not read from YAML yet).
 """
 
@@ -44,6 +45,7 @@ from supervisor.cluster._lease import (
     renew_interval,
     step,
 )
+from supervisor.cluster._metrics import ClusterCollector, ClusterStats, register_cluster_metrics
 from supervisor.cluster._placement import place, ranking, score
 from supervisor.cluster._records import Change, NodeRecord, Ownership, Snapshot, StatusRecord
 from supervisor.cluster._store import EtcdStore, LeaseGone
@@ -64,8 +66,10 @@ __all__ = [
     "Claim",
     "ClaimMemory",
     "ClaimPlan",
+    "ClusterCollector",
     "ClusterConfig",
     "ClusterError",
+    "ClusterStats",
     "ClusterView",
     "EtcdStore",
     "FenceGone",
@@ -100,6 +104,7 @@ __all__ = [
     "plan_claims",
     "ranking",
     "read_token",
+    "register_cluster_metrics",
     "renew_interval",
     "score",
     "singleton_lock_verdict",

@@ -26,6 +26,7 @@ from supervisor.cluster._lease import (
     LeaseVerb,
     step,
 )
+from supervisor.cluster._metrics import ClusterStats
 from supervisor.cluster._records import NodeRecord
 from supervisor.cluster._store import EtcdStore, LeaseGone
 
@@ -51,6 +52,7 @@ class LeaseKeeper:
         *,
         on_lease: Callable[[int], None],
         on_fence: Callable[[], None],
+        stats: ClusterStats | None = None,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -62,6 +64,7 @@ class LeaseKeeper:
         self._on_fence = on_fence
         self._rng = rng or random.Random()
         self._clock = clock
+        self._stats = stats or ClusterStats()
         self._state = LeaseState()
         self._lease_id: int | None = None
         self._revokes: set[asyncio.Task[None]] = set()
@@ -110,6 +113,7 @@ class LeaseKeeper:
                 return actions
             assert self._lease_id is not None
             await asyncio.wait_for(self._store.renew(self._lease_id), limit)
+            self._stats.renew_seconds.observe(self._clock() - sent)
             return self._apply(LeaseEvent.RENEWED, self._clock(), sent)
         except LeaseGone as exc:
             log.warning("cluster: %s", exc)
@@ -142,6 +146,7 @@ class LeaseKeeper:
                 self._fence.extend(action.at)
             elif action.verb is LeaseVerb.FENCE:
                 log.error("cluster: fenced: the lease may have expired; every browser is killed")
+                self._stats.fenced()
                 self._on_fence()
                 old, self._lease_id = self._lease_id, None
                 if old is not None:
