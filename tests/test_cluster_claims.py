@@ -216,3 +216,13 @@ def test_claims_stop_at_free_capacity() -> None:
     owners = {"i0": "a", "i1": "a"}
     plan = plan_claims(cfg("a"), view({"a": 5}, instances, owners), ClaimMemory(), 0.0)
     assert [type(m) for m in plan.moves] == [Claim] * 3
+
+
+def test_instances_being_released_still_take_room() -> None:
+    owners = {"gone": "a", "kept": "a"}
+    instances = {"kept", "new1", "new2"}
+    plan = plan_claims(cfg("a"), view({"a": 3}, instances, owners), ClaimMemory(), 0.0)
+    assert plan.moves == (
+        Release("gone", MoveReason.REMOVED, None),
+        Claim("new1", MoveReason.PLACEMENT),
+    )

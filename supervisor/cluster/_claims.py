@@ -12,7 +12,7 @@ Rules (numbers from :class:`ClusterConfig`):
 - An unowned instance is claimed by the node placement gives it to (``placement``), or by
   any node with room once it has been unowned for ``unowned_grace`` (``orphaned``); the
   owner key's transaction decides between contenders. Claims never exceed free capacity:
-  ``capacity`` minus what the node owns.
+  ``capacity`` minus every owner key the node holds (those being released included).
 - A node hands over an instance it owns that placement now gives to another live node
   with room (``rebalance``): one at a time (the next only after the owner key of the last
   is gone) and at least ``handover_interval`` apart. Handing over means: stop the browser,
@@ -126,7 +126,8 @@ def plan_claims(
     kept_ids = [i for i in mine if i in target]
     wakes: list[float] = []
 
-    room = view.nodes[me] - len(kept_ids)
+    # Instances being released still hold a browser and an owner key: they count.
+    room = view.nodes[me] - len(mine)
     placed = [i for i in unowned if target[i] == me]
     orphans = sorted((since[i], i) for i in unowned if target[i] != me)
     wakes += [when + cfg.unowned_grace for when, _ in orphans if now < when + cfg.unowned_grace]
