@@ -11,6 +11,7 @@ reconnects, starting with the endpoint after the one that failed. A failed call 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from typing import Any, TypeVar
@@ -57,6 +58,8 @@ class EtcdStore:
         # the lease is running out.
         self._timeout = request_timeout or max(cfg.fence_after / 3, 0.5)
         self._client: aetcd.Client | None = None
+        # The keeper, the claim loop and the watch share one store: one connect at a time.
+        self._connecting = asyncio.Lock()
 
     @property
     def keys(self) -> Keys:
@@ -72,8 +75,12 @@ class EtcdStore:
     # --- connection ---------------------------------------------------------------------
 
     async def _connected(self) -> aetcd.Client:
-        if self._client is not None:
-            return self._client
+        async with self._connecting:
+            if self._client is not None:
+                return self._client
+            return await self._connect()
+
+    async def _connect(self) -> aetcd.Client:
         failures = []
         for offset in range(len(self._endpoints)):
             index = (self._next + offset) % len(self._endpoints)
@@ -97,9 +104,11 @@ class EtcdStore:
         except aetcd.ClientError as exc:
             if _lease_missing(exc):
                 raise LeaseGone(f"{what}: etcd no longer knows the lease") from exc
-            # Drop the connection and start the next attempt with the next endpoint.
-            self._client = None
-            self._next += 1
+            # Drop the connection and start the next attempt with the next endpoint (once,
+            # however many calls failed on it together).
+            if self._client is client:
+                self._client = None
+                self._next += 1
             await client.close()
             raise StoreUnavailable(f"{what}: etcd did not answer ({exc!r})") from exc
 
@@ -267,7 +276,6 @@ class EtcdStore:
                     0 if deleted else int(event.kv.lease),
                 )
         except aetcd.ClientError as exc:
-            self._client = None
             raise StoreUnavailable(f"watch cluster: the watch broke ({exc!r})") from exc
         finally:
             await watch.cancel()
