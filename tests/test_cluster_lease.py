@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from actors.errors import ConfigError
@@ -101,6 +101,7 @@ def histories(draw: st.DrawFn) -> list[tuple[LeaseEvent, float, float]]:
     )
 
 
+@settings(deadline=None)
 @given(histories(), st.randoms(use_true_random=False))
 def test_the_node_never_holds_past_the_deadline_of_its_last_success(
     history: list[tuple[LeaseEvent, float, float]], rng: random.Random

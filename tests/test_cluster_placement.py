@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from supervisor.cluster import place, ranking, score
@@ -20,6 +20,7 @@ def capacities(draw: st.DrawFn, low: int = 0, high: int = 30) -> dict[str, int]:
     return {node: draw(st.integers(min_value=low, max_value=high)) for node in nodes}
 
 
+@settings(deadline=None)
 @given(instance_sets, capacities())
 def test_capacity_is_never_exceeded_and_nothing_fits_nowhere_needlessly(
     instances: set[str], capacity: dict[str, int]
@@ -35,6 +36,7 @@ def test_capacity_is_never_exceeded_and_nothing_fits_nowhere_needlessly(
     assert sum(load.values()) == min(len(instances), sum(capacity.values()))
 
 
+@settings(deadline=None)
 @given(instance_sets, capacities(), st.randoms())
 def test_the_answer_does_not_depend_on_the_order_given(
     instances: set[str], capacity: dict[str, int], rng: object
@@ -46,6 +48,7 @@ def test_the_answer_does_not_depend_on_the_order_given(
     assert place(shuffled_ids, dict(shuffled_nodes)) == place(instances, capacity)
 
 
+@settings(deadline=None)
 @given(instance_sets, node_sets, st.from_regex(r"new-[a-z]{1,4}", fullmatch=True))
 def test_a_join_moves_only_instances_onto_the_new_node_when_room_is_ample(
     instances: set[str], nodes: set[str], joiner: str
@@ -59,6 +62,7 @@ def test_a_join_moves_only_instances_onto_the_new_node_when_room_is_ample(
     assert moved == {i for i in instances if ranking(i, nodes | {joiner})[0] == joiner}
 
 
+@settings(deadline=None)
 @given(instance_sets, node_sets.filter(lambda n: len(n) >= 2), st.data())
 def test_a_leave_moves_only_the_instances_of_the_node_that_left_when_room_is_ample(
     instances: set[str], nodes: set[str], data: st.DataObject
@@ -71,6 +75,7 @@ def test_a_leave_moves_only_the_instances_of_the_node_that_left_when_room_is_amp
     assert moved == {i for i in instances if before[i] == leaver}
 
 
+@settings(deadline=None)
 @given(st.sets(ids, min_size=200, max_size=200))
 def test_instances_spread_over_equal_nodes(instances: set[str]) -> None:
     placed = place(instances, {"a": 1000, "b": 1000, "c": 1000, "d": 1000})

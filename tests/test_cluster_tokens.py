@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from supervisor.cluster import (
@@ -40,6 +40,7 @@ from supervisor.cluster._tokens import read_singleton_lock
 tokens = st.integers(min_value=1, max_value=2**63)
 
 
+@settings(deadline=None)
 @given(st.none() | tokens, tokens)
 def test_only_a_newer_token_in_the_profile_refuses_a_launch(profile: int | None, mine: int) -> None:
     verdict = launch_verdict(profile, mine)
@@ -106,6 +107,7 @@ commands = st.one_of(
 )
 
 
+@settings(deadline=None)
 @given(commands)
 def test_commands_survive_the_pipe(command: FenceCommand) -> None:
     line = format_command(command)
@@ -113,6 +115,7 @@ def test_commands_survive_the_pipe(command: FenceCommand) -> None:
     assert parse_command(line.rstrip("\n")) == command
 
 
+@settings(deadline=None)
 @given(
     st.builds(FenceReport, st.just(ReportKind.FENCED), st.sampled_from(list(FenceReason)))
     | st.builds(FenceReport, st.just(ReportKind.READY))
