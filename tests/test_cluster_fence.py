@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from actors.procs import profile_processes
+from actors.procs import kill_profiles, processes_by_profile, profile_processes
 from supervisor.cluster import FenceProcess, FenceReason, ReportKind
 from tests.process_tree import TREE, WAIT, Browser, Browsers, alive, wait_until
 
@@ -171,3 +171,16 @@ def test_a_paused_daemon_is_fenced_and_a_renewing_one_is_not(
         assert alive(daemon.pid), "the daemon is only paused, the fence did the killing"
     finally:
         end_standin(daemon, fence_pid)
+
+
+def test_one_pass_over_proc_finds_each_profiles_tree(browsers: Callable[[str], Browser]) -> None:
+    sales, ops, other = browsers("sales"), browsers("ops"), browsers("other")
+    found = processes_by_profile([sales.profile, ops.profile, sales.profile.parent / "none"])
+    assert {pid.pid for pid in found[sales.profile]} == {sales.proc.pid, sales.child}
+    assert {pid.pid for pid in found[ops.profile]} == {ops.proc.pid, ops.child}
+    assert found[sales.profile.parent / "none"] == []
+    assert [p.is_browser for p in found[sales.profile] if p.pid == sales.proc.pid] == [True]
+    assert kill_profiles([sales.profile, ops.profile]) == 4
+    sales.wait_dead()
+    ops.wait_dead()
+    assert other.running()

@@ -4,7 +4,7 @@ It exists because a daemon that is paused (SIGSTOP, a blocked loop, swapping) ca
 anything, while its browsers and Playwright driver keep running and keep their sessions
 connected. This small process shares nothing with the daemon but a pipe: it holds the fence
 deadline the daemon extends after each lease renewal, and SIGKILLs every watched browser
-(by profile, :func:`actors.procs.kill_profile_processes`) when
+(by profile, :func:`actors.procs.kill_profiles`, one pass over /proc for all of them) when
 
 - the deadline passes without an extension,
 - the daemon dies (end of file on stdin, or the fence is re-parented), or
@@ -29,7 +29,7 @@ from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
-from actors.procs import kill_profile_processes
+from actors.procs import kill_profiles
 from supervisor.cluster._errors import FenceProtocolError
 from supervisor.cluster._fence_state import (
     FenceReason,
@@ -57,7 +57,7 @@ def _emit(report: FenceReport) -> None:
 
 
 def _kill_all(profiles: frozenset[str]) -> int:
-    return sum(kill_profile_processes(Path(profile)) for profile in sorted(profiles))
+    return kill_profiles(Path(profile) for profile in profiles)
 
 
 class _Fence:
