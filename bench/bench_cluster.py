@@ -7,7 +7,8 @@ fake browsers (process trees tagged with a profile, as in the tests). Printed fi
 - renew: one lease keep-alive round trip (what the fence deadline is extended after);
 - claim: one owner-key transaction (create-if-absent under the lease);
 - expiry: from when an unrenewed lease was due to expire to the owner key's deletion event;
-- fence: from the fence deadline to the watched browser's main process being dead.
+- fence: from the fence deadline to the watched browser's main process being dead;
+- fenceN: the same with N watched browsers at once, until the last one is dead.
 """
 
 from __future__ import annotations
@@ -95,16 +96,45 @@ def fence_figures(root: Path, rounds: int) -> list[float]:
     return samples
 
 
+def fence_many_figures(root: Path, profiles: int, rounds: int) -> list[float]:
+    """Deadline -> every one of ``profiles`` watched trees dead, ``rounds`` times."""
+    fence = FenceProcess.start()
+    samples = []
+    try:
+        for n in range(rounds):
+            browsers = Browsers(root / f"many{n}")
+            try:
+                made = [browsers.make(f"p{i}") for i in range(profiles)]
+                deadline = time.monotonic() + 0.5
+                fence.extend(deadline)
+                for browser in made:
+                    fence.watch(browser.profile)
+                for browser in made:
+                    browser.proc.wait(20)
+                samples.append(time.monotonic() - deadline)
+                for browser in made:
+                    fence.unwatch(browser.profile)
+                fence.next_report(5)
+                fence.extend(time.monotonic() + 3600)
+            finally:
+                browsers.cleanup()
+    finally:
+        fence.kill()
+    return samples
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=300)
     parser.add_argument("--expiries", type=int, default=3)
     parser.add_argument("--fences", type=int, default=10)
+    parser.add_argument("--many", type=int, default=20, help="profiles fenced at once")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="wasup-bench-cluster-") as tmp:
         with running_etcd(Path(tmp) / "etcd") as etcd:
             figures = asyncio.run(etcd_figures(etcd.url, args.rounds, args.expiries))
         figures["fence"] = fence_figures(Path(tmp) / "profiles", args.fences)
+        figures[f"fence{args.many}"] = fence_many_figures(Path(tmp) / "profiles", args.many, 3)
     print("| what    |    n |  p50 ms  |  p95 ms  |  max ms  |")
     print("|---------|-----:|---------:|---------:|---------:|")
     for name, samples in figures.items():
