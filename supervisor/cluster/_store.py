@@ -17,7 +17,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 import aetcd
-import grpc
+from aetcd import rpc
 
 from supervisor.cluster._config import ClusterConfig, etcd_endpoints
 from supervisor.cluster._errors import ClusterError, StoreUnavailable
@@ -43,7 +43,8 @@ class LeaseGone(ClusterError):
 
 def _lease_missing(exc: BaseException) -> bool:
     cause = exc.__cause__
-    return isinstance(cause, grpc.aio.AioRpcError) and cause.code() is grpc.StatusCode.NOT_FOUND
+    # aetcd maps only some gRPC codes to its own errors; "lease not found" stays generic.
+    return isinstance(cause, rpc.AioRpcError) and cause.code() is rpc.StatusCode.NOT_FOUND
 
 
 class EtcdStore:
