@@ -51,8 +51,6 @@ class FenceReason(StrEnum):
     """The deadline passed without an extension (the daemon is paused, or etcd is gone)."""
     PARENT_GONE = "parent_gone"
     """The daemon died (its end of the pipe closed, or the fence was re-parented)."""
-    TERMINATED = "terminated"
-    """The fence itself was asked to stop (SIGTERM, e.g. systemd stopping the unit)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,9 +6,12 @@ connected. This small process shares nothing with the daemon but a pipe: it hold
 deadline the daemon extends after each lease renewal, and SIGKILLs every watched browser
 (by profile, :func:`actors.procs.kill_profiles`, one pass over /proc for all of them) when
 
-- the deadline passes without an extension,
-- the daemon dies (end of file on stdin, or the fence is re-parented), or
-- the fence itself gets SIGTERM (the unit is being stopped).
+- the deadline passes without an extension, or
+- the daemon dies (end of file on stdin, or the fence is re-parented).
+
+SIGTERM and SIGINT do not stop it. A unit being stopped signals its whole control group: the
+daemon then closes its browsers gracefully (a SIGKILL could leave a session's storage half
+written and cost a new QR) and says ``stop``, while the fence keeps its deadline.
 
 While the deadline stays passed it keeps sweeping the watched profiles, so a browser
 launched by a daemon that wakes up late dies too. The protocol is in
@@ -27,7 +30,6 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from types import FrameType
 
 from actors.procs import kill_profiles
 from supervisor.cluster._errors import FenceProtocolError
@@ -69,7 +71,6 @@ class _Fence:
         self.state = FenceState()
         self.buffer = b""
         self.eof = False
-        self.terminated = False
         self.selector = selectors.DefaultSelector()
         os.set_blocking(sys.stdin.fileno(), False)
         self.selector.register(sys.stdin.fileno(), selectors.EVENT_READ)
@@ -117,10 +118,6 @@ class _Fence:
             self._read_pending(wait)
             if self.state.stopping:
                 return 0
-            if self.terminated:
-                # Checked after the drain: a watch sent just before the SIGTERM counts.
-                self.fence_now(FenceReason.TERMINATED)
-                return 0
             if self.eof or os.getppid() != self.parent:
                 self.fence_now(FenceReason.PARENT_GONE)
                 return 0
@@ -137,20 +134,17 @@ class _Fence:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the fence until the daemon says stop, dies, or the fence gets SIGTERM."""
+    """Run the fence until the daemon says stop or dies."""
     parser = argparse.ArgumentParser(prog="python -m supervisor.cluster.fence")
     parser.add_argument("--parent", type=int, default=os.getppid(), help="daemon pid")
     parser.add_argument("--poll", type=float, default=POLL, help="seconds between sweeps")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s %(levelname)s %(message)s")
     fence = _Fence(args.parent, args.poll)
-
-    def on_term(signum: int, frame: FrameType | None) -> None:
-        # The loop acts within one poll: the select resumes, times out, sees the flag.
-        fence.terminated = True
-
-    signal.signal(signal.SIGTERM, on_term)
-    # Ctrl-C in the daemon's terminal must not take the fence down before it has fenced.
+    # Neither a unit stop (SIGTERM to the control group) nor a Ctrl-C in the daemon's
+    # terminal may take the fence down, or kill browsers the daemon is closing gracefully;
+    # the daemon's "stop", its death and the deadline are what end the fence's watch.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     return fence.run()
 
