@@ -8,6 +8,8 @@ What stands alone is here (docs/cluster.md has the design):
   :func:`launch_verdict` and :func:`singleton_lock_verdict` (profile checks);
 - :class:`EtcdStore`: registration, owner keys, the instance list and statuses in etcd;
 - :class:`LeaseKeeper`: the loop that holds the node's lease and extends the fence;
+- :class:`Coordinator`: the loop that claims, hands over and releases through an
+  :class:`InstanceHost` (the root supervisor, once wired);
 - the fencing process (``python -m supervisor.cluster.fence``) and its daemon side,
   :class:`FenceProcess`;
 - :class:`ClusterStats` and its collector, the ``wasup_cluster_*`` metrics (not served yet);
@@ -24,6 +26,7 @@ from supervisor.cluster._claims import (
     plan_claims,
 )
 from supervisor.cluster._config import ClusterConfig
+from supervisor.cluster._coordinator import Coordinator, InstanceHost
 from supervisor.cluster._errors import (
     ClusterError,
     FenceProtocolError,
@@ -71,6 +74,7 @@ __all__ = [
     "ClusterError",
     "ClusterStats",
     "ClusterView",
+    "Coordinator",
     "EtcdStore",
     "FenceGone",
     "FenceProcess",
@@ -79,6 +83,7 @@ __all__ = [
     "FenceReport",
     "FenceTokenError",
     "IllegalLeaseMove",
+    "InstanceHost",
     "Keys",
     "Kind",
     "LaunchVerdict",
