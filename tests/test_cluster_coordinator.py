@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aetcd
 import pytest
 
 from supervisor.cluster import (
@@ -170,3 +171,24 @@ async def test_two_nodes_spread_by_capacity_take_over_and_hand_back(
     moves = b.stats.snapshot()[3]
     assert moves[MoveReason.REBALANCE] >= 1, "b handed instances back to a"
     assert moves[MoveReason.ORPHANED] + moves[MoveReason.PLACEMENT] >= 8
+
+
+async def test_an_owner_key_deleted_behind_the_nodes_back_stops_the_instance_first(
+    etcd: Etcd, nodes: Callable[[str, int], Node]
+) -> None:
+    a = nodes("a", 4)
+    await a.store.import_instances({"i00": {"id": "i00"}})
+    await until(lambda: "i00" in a.host.running, "a running i00")
+    first = a.host.running["i00"]
+    stops: list[str] = []
+    stop = a.host.stop
+
+    async def recording_stop(instance_id: str) -> None:
+        stops.append(instance_id)
+        await stop(instance_id)
+
+    a.host.stop = recording_stop  # type: ignore[method-assign]
+    async with aetcd.Client(port=etcd.port) as raw:
+        await raw.delete(b"/wasup/test/owners/i00")  # an operator, by hand
+    await until(lambda: a.host.running.get("i00", first) > first, "i00 claimed afresh")
+    assert stops == ["i00"], "the old run stopped before the new claim"

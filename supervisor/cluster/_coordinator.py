@@ -4,8 +4,10 @@ It keeps a :class:`Snapshot` current from one read and one watch, asks :func:`pl
 what to do, and delivers each move: a claim is an owner-key transaction, then
 ``host.start``; a release is ``host.stop`` (which waits for the browser's close), then the
 owner key's deletion. It also stops, at once, any instance whose owner key stops being this
-node's (an operator deleted it, or it expired). The host is whatever runs instances: the root
-supervisor once cluster mode is wired in, a recording fake in the tests.
+node's (an operator deleted it, or it expired), and gives back any owner key under its lease
+that it does not run (a deletion that failed, a claim whose answer was lost). The host is
+whatever runs instances: the root supervisor once cluster mode is wired in, a recording fake
+in the tests.
 """
 
 from __future__ import annotations
@@ -163,6 +165,7 @@ class Coordinator:
 
     async def _act(self, snapshot: Snapshot) -> Snapshot:
         await self._drop_lost(snapshot)
+        await self._release_strays(snapshot)
         plan = self._plan(snapshot)
         self._memory = plan.memory
         for move in plan.moves:
@@ -182,6 +185,18 @@ class Coordinator:
                 log.warning("cluster: %s: no longer ours in etcd; stopping it", instance_id)
                 del self._owned[instance_id]
                 await self._host.stop(instance_id)
+
+    async def _release_strays(self, snapshot: Snapshot) -> None:
+        # An owner key under our lease that we do not run: a release whose deletion failed,
+        # or a claim whose answer was lost. Nothing runs it, so give it back.
+        for ownership in snapshot.owners.values():
+            stray = ownership.node_id == self._cfg.node_id and ownership.lease_id == self._lease_id
+            if stray and ownership.instance_id not in self._owned:
+                log.warning(
+                    "cluster: %s: owner key without a running instance; releasing it",
+                    ownership.instance_id,
+                )
+                await self._store.release(ownership)
 
     async def _claim(self, move: Claim, snapshot: Snapshot) -> None:
         lease_id = self._lease_id
