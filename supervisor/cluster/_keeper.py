@@ -117,7 +117,9 @@ class LeaseKeeper:
             return self._apply(LeaseEvent.RENEWED, self._clock(), sent)
         except LeaseGone as exc:
             log.warning("cluster: %s", exc)
-            return self._apply(LeaseEvent.LOST, self._clock())
+            # Only a held lease can be lost; a grant that meets a vanished lease just failed.
+            lost = LeaseEvent.LOST if verb is LeaseVerb.RENEW_AT else LeaseEvent.FAILED
+            return self._apply(lost, self._clock())
         except (ClusterError, TimeoutError) as exc:
             log.warning("cluster: %s failed: %s", verb, exc or "timed out")
             return self._apply(LeaseEvent.FAILED, self._clock())
