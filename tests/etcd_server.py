@@ -19,7 +19,6 @@ import socket
 import subprocess
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -37,40 +36,68 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@dataclass
 class Etcd:
-    """One running etcd member."""
+    """One etcd member: its command line, and the running process once started."""
 
-    proc: subprocess.Popen[str]
-    """The etcd process."""
-    port: int
-    """Client port on 127.0.0.1."""
-    log: list[str] = field(default_factory=list)
-    """Its log lines so far (for failure messages)."""
+    def __init__(self, argv: list[str], port: int) -> None:
+        self.argv = argv
+        self.port = port
+        """Client port on 127.0.0.1."""
+        self.log: list[str] = []
+        """Its log lines so far (for failure messages)."""
+        self._proc: subprocess.Popen[str] | None = None
+        self._pump: threading.Thread | None = None
+        self._ready = threading.Event()
+
+    @property
+    def proc(self) -> subprocess.Popen[str]:
+        """The running (or last) etcd process."""
+        assert self._proc is not None, "not started"
+        return self._proc
 
     @property
     def url(self) -> str:
         """Client URL for ``cluster.etcd``."""
         return f"http://127.0.0.1:{self.port}"
 
+    def start(self) -> None:
+        """Start the process (same ports, same data directory as before)."""
+        self._ready.clear()
+        self._proc = subprocess.Popen(
+            self.argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
+        self._pump = threading.Thread(target=self._read, args=(self._proc,), daemon=True)
+        self._pump.start()
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        """Block until the member serves clients; fail the test after ``timeout``."""
+        if not self._ready.wait(timeout):
+            tail = "\n".join(self.log[-20:])
+            code = self.proc.poll()
+            pytest.fail(f"etcd did not become ready in {timeout}s (exit {code}):\n{tail}")
+
     def stop(self) -> None:
         """Stop the member (SIGTERM, then SIGKILL after 10 s); a stopped one is left alone."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGCONT)  # a paused member cannot handle SIGTERM
-            self.proc.terminate()
+        proc = self.proc
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGCONT)  # a paused member cannot handle SIGTERM
+            proc.terminate()
         try:
-            self.proc.wait(10)
+            proc.wait(10)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+            proc.kill()
+            proc.wait()
+        if self._pump is not None:
+            self._pump.join(5)
+        if proc.stderr is not None:
+            proc.stderr.close()
 
-
-def _pump(etcd: Etcd, ready: threading.Event) -> None:
-    assert etcd.proc.stderr is not None
-    for line in etcd.proc.stderr:
-        etcd.log.append(line.rstrip())
-        if READY in line:
-            ready.set()
+    def _read(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            self.log.append(line.rstrip())
+            if READY in line:
+                self._ready.set()
 
 
 @contextlib.contextmanager
@@ -93,12 +120,9 @@ def running_etcd_cluster(root: Path, size: int, timeout: float = 30.0) -> Iterat
     timing = ["--heartbeat-interval=50", "--election-timeout=250"]
     if size > 1:
         timing = ["--heartbeat-interval=100", "--election-timeout=1000"]
-    members: list[Etcd] = []
-    pumps: list[threading.Thread] = []
-    readies: list[threading.Event] = []
-    try:
-        for n, (client, peer) in enumerate(ports):
-            argv = [
+    members = [
+        Etcd(
+            [
                 binary,
                 f"--name=m{n}",
                 f"--data-dir={root / f'm{n}'}",
@@ -110,28 +134,19 @@ def running_etcd_cluster(root: Path, size: int, timeout: float = 30.0) -> Iterat
                 *timing,
                 "--logger=zap",
                 "--log-outputs=stderr",
-            ]
-            proc = subprocess.Popen(
-                argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-            )
-            member = Etcd(proc, client)
-            ready = threading.Event()
-            pump = threading.Thread(target=_pump, args=(member, ready), daemon=True)
-            pump.start()
-            members.append(member)
-            pumps.append(pump)
-            readies.append(ready)
-        for member, ready in zip(members, readies, strict=True):
-            if not ready.wait(timeout):
-                tail = "\n".join(member.log[-20:])
-                code = member.proc.poll()
-                pytest.fail(f"etcd did not become ready in {timeout}s (exit {code}):\n{tail}")
+            ],
+            client,
+        )
+        for n, (client, peer) in enumerate(ports)
+    ]
+    started: list[Etcd] = []
+    try:
+        for member in members:
+            member.start()
+            started.append(member)
+        for member in members:
+            member.wait_ready(timeout)
         yield members
     finally:
-        for member in members:
+        for member in started:
             member.stop()
-        for pump in pumps:
-            pump.join(5)
-        for member in members:
-            if member.proc.stderr is not None:
-                member.proc.stderr.close()

@@ -136,3 +136,20 @@ async def test_renewals_hold_the_lease_and_an_unreachable_etcd_fences_the_node(
     await wait_event(node.leased, "a new lease once etcd is back")
     assert node.leases[-1] != first
     assert node.keeper.phase is LeasePhase.HELD
+
+
+async def test_etcd_down_and_back_fences_then_takes_a_new_lease(
+    etcd: Etcd, node: Node, browsers: Browsers
+) -> None:
+    await wait_event(node.leased, "a first lease")
+    browser = browsers.make("sales")
+    node.fence.watch(browser.profile)
+    etcd.stop()  # etcd is gone: connections are refused
+    await wait_event(node.fenced, "the node fencing itself")
+    await asyncio.to_thread(browser.wait_dead)
+    node.leased.clear()
+    etcd.start()  # same ports, same data
+    await asyncio.to_thread(etcd.wait_ready)
+    await wait_event(node.leased, "a new lease once etcd is back")
+    assert node.keeper.phase is LeasePhase.HELD
+    assert (await node.store.snapshot()).nodes.keys() == {"a"}, "registered again"
