@@ -226,3 +226,42 @@ def test_instances_being_released_still_take_room() -> None:
         Release("gone", MoveReason.REMOVED, None),
         Claim("new1", MoveReason.PLACEMENT),
     )
+
+
+@st.composite
+def views(draw: st.DrawFn) -> tuple[ClusterView, ClaimMemory, float]:
+    nodes = draw(st.dictionaries(st.sampled_from("abcde"), st.integers(0, 6), min_size=1))
+    instances = draw(st.sets(st.from_regex(r"i[0-9]", fullmatch=True), max_size=10))
+    everyone = [*sorted(nodes), "gone"]  # owners may be nodes that left
+    owners = draw(
+        st.dictionaries(st.sampled_from(sorted(instances | {"old"})), st.sampled_from(everyone))
+    )
+    since = draw(st.dictionaries(st.sampled_from(sorted(instances) or ["x"]), st.floats(0, 50)))
+    handing = draw(st.none() | st.sampled_from(sorted(owners) or ["x"]))
+    last = draw(st.none() | st.floats(0, 100))
+    now = draw(st.floats(50, 200))
+    return view(nodes, instances, owners), ClaimMemory(since, handing, last), now
+
+
+@settings(max_examples=300, deadline=None)
+@given(views())
+def test_any_view_gives_only_moves_the_node_may_make(
+    case: tuple[ClusterView, ClaimMemory, float],
+) -> None:
+    shown, memory, now = case
+    me = cfg("a")
+    plan = plan_claims(me, shown, memory, now)
+    claims = [m for m in plan.moves if isinstance(m, Claim)]
+    releases = [m for m in plan.moves if isinstance(m, Release)]
+    mine = [i for i, owner in shown.owners.items() if owner == "a"]
+    assert all(m.instance_id in shown.instances for m in claims)
+    assert all(m.instance_id not in shown.owners for m in claims), "never claim an owned one"
+    assert all(shown.owners.get(m.instance_id) == "a" for m in releases), "only release ours"
+    assert len({m.instance_id for m in plan.moves}) == len(plan.moves), "one move per instance"
+    if "a" not in shown.nodes:
+        assert plan.moves == ()
+    else:
+        assert len(claims) <= max(shown.nodes["a"] - len(mine), 0)
+    assert sum(1 for m in releases if m.reason is MoveReason.REBALANCE) <= 1
+    if plan.wake_at is not None:
+        assert plan.wake_at > now
