@@ -16,6 +16,9 @@ What stands alone is here (docs/cluster.md has the design):
 - :class:`ClusterConfig`, the ``cluster:`` contract (not read from YAML yet).
 """
 
+import importlib
+from typing import TYPE_CHECKING
+
 from supervisor.cluster._claims import (
     Claim,
     ClaimMemory,
@@ -26,7 +29,6 @@ from supervisor.cluster._claims import (
     plan_claims,
 )
 from supervisor.cluster._config import ClusterConfig
-from supervisor.cluster._coordinator import Coordinator, InstanceHost
 from supervisor.cluster._errors import (
     ClusterError,
     FenceProtocolError,
@@ -36,7 +38,6 @@ from supervisor.cluster._errors import (
 )
 from supervisor.cluster._fence_client import FenceGone, FenceProcess
 from supervisor.cluster._fence_state import FenceReason, FenceReport, ReportKind
-from supervisor.cluster._keeper import LeaseKeeper
 from supervisor.cluster._keys import Keys, Kind
 from supervisor.cluster._lease import (
     LeaseAction,
@@ -48,10 +49,8 @@ from supervisor.cluster._lease import (
     renew_interval,
     step,
 )
-from supervisor.cluster._metrics import ClusterCollector, ClusterStats, register_cluster_metrics
 from supervisor.cluster._placement import place, ranking, score
 from supervisor.cluster._records import Change, NodeRecord, Ownership, Snapshot, StatusRecord
-from supervisor.cluster._store import EtcdStore, LeaseGone
 from supervisor.cluster._tokens import (
     TOKEN_FILE,
     LaunchVerdict,
@@ -62,6 +61,37 @@ from supervisor.cluster._tokens import (
     stamp_profile,
     write_token,
 )
+
+if TYPE_CHECKING:
+    from supervisor.cluster._coordinator import Coordinator, InstanceHost
+    from supervisor.cluster._keeper import LeaseKeeper
+    from supervisor.cluster._metrics import (
+        ClusterCollector,
+        ClusterStats,
+        register_cluster_metrics,
+    )
+    from supervisor.cluster._store import EtcdStore, LeaseGone
+
+# The fence process (python -m supervisor.cluster.fence) imports this package, and it must
+# start fast and carry little: what needs aetcd, gRPC or prometheus_client loads on first use.
+_LAZY = {
+    "Coordinator": "_coordinator",
+    "InstanceHost": "_coordinator",
+    "LeaseKeeper": "_keeper",
+    "ClusterCollector": "_metrics",
+    "ClusterStats": "_metrics",
+    "register_cluster_metrics": "_metrics",
+    "EtcdStore": "_store",
+    "LeaseGone": "_store",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+
 
 __all__ = [
     "TOKEN_FILE",
