@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 from enum import StrEnum
 from pathlib import Path
 
@@ -98,7 +99,8 @@ def write_token(profile_dir: Path, token: int) -> None:
     final = directory / TOKEN_FILE
     # A rename over the old file: a reader (another node on shared storage) sees the old
     # token or the new one, never a torn write.
-    tmp = directory / f".{TOKEN_FILE}.{os.getpid()}"
+    # Host and pid in the temporary name: nodes on other hosts share this directory.
+    tmp = directory / f".{TOKEN_FILE}.{socket.gethostname()}.{os.getpid()}"
     with open(tmp, "w") as handle:
         handle.write(f"{token}\n")
         handle.flush()
