@@ -1,8 +1,8 @@
 """The daemon's side of the fence: start the process, send it commands, read its reports.
 
-Blocking and thread-based on purpose: the daemon calls it from its io loop through
-``run_in_executor`` or from a plain thread, and the tests drive it directly. Each write is
-one short line, far below the pipe's buffer, so a write never waits on a paused fence.
+Plain blocking pipes and a reader thread: each command is one short line, and the pipe's
+buffer (64 KiB on Linux) holds hours of renewals, so a write from the io loop returns at once
+even while the fence is paused. Reports arrive through a queue, read with a timeout.
 """
 
 from __future__ import annotations
