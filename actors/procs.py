@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,6 +61,34 @@ def profile_processes(profile_dir: Path) -> list[Proc]:
     return found
 
 
+def processes_by_profile(profile_dirs: Iterable[Path]) -> dict[Path, list[Proc]]:
+    """Live processes of the browser on each of ``profile_dirs`` (resolved), in one /proc pass.
+
+    The cluster fence kills many profiles at once; one pass per profile would read every
+    process's command line once per profile.
+    """
+    flags = {f" --user-data-dir={Path(p).resolve()} ": Path(p).resolve() for p in profile_dirs}
+    found: dict[Path, list[Proc]] = {path: [] for path in flags.values()}
+    if not flags:
+        return found
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        pid = int(entry)
+        joined = " " + " ".join(_cmdline(pid)) + " "
+        path = next((path for flag, path in flags.items() if flag in joined), None)
+        if path is not None and not _is_zombie(pid):
+            found[path].append(Proc(pid, " --type=" not in joined))
+    return found
+
+
+def kill_profiles(profile_dirs: Iterable[Path]) -> int:
+    """SIGKILL every browser on any of ``profile_dirs`` (one /proc pass); how many were hit."""
+    procs = [proc for found in processes_by_profile(profile_dirs).values() for proc in found]
+    _kill(procs)
+    return len(procs)
+
+
 def kill_profile_processes(profile_dir: Path) -> int:
     """SIGKILL every process of the browser on ``profile_dir``; returns how many were hit.
 
@@ -67,6 +96,11 @@ def kill_profile_processes(profile_dir: Path) -> int:
     (helpers whose command lines do not name the profile).
     """
     procs = profile_processes(profile_dir)
+    _kill(procs)
+    return len(procs)
+
+
+def _kill(procs: list[Proc]) -> None:
     for proc in procs:
         if proc.is_browser:
             with contextlib.suppress(OSError):
@@ -74,7 +108,6 @@ def kill_profile_processes(profile_dir: Path) -> int:
     for proc in procs:
         with contextlib.suppress(OSError):
             os.kill(proc.pid, signal.SIGKILL)
-    return len(procs)
 
 
 def clear_profile_locks(profile_dir: Path) -> None:

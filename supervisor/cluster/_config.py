@@ -1,0 +1,111 @@
+"""The ``cluster:`` contract as one frozen record, checked when it is built.
+
+Nothing reads it from YAML yet (the daemon wiring waits for the pure planner); the record
+checks its own values so that the loader, when it comes, only converts types and adds the
+file name. Every error names the ``cluster.<key>`` at fault.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from actors.errors import ConfigError
+
+_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+_NAME_RULE = "1-64 characters of A-Z a-z 0-9 _ . - (it is part of every etcd key)"
+# etcd grants leases in whole seconds and refuses TTLs below its own minimum (about 1.5 x
+# the election timeout: 2 s with etcd's defaults), so shorter ones would be silently raised.
+MIN_LEASE_TTL = 2
+
+
+def _hostname() -> str:
+    return socket.gethostname().split(".", 1)[0] or "localhost"
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterConfig:
+    """Cluster mode on etcd: where etcd is, who this node is, and the lease timings."""
+
+    etcd: tuple[str, ...]
+    """etcd client URLs (``http://host:port``), tried in order."""
+    profile_dir: Path
+    """Profiles of every instance, on storage shared by every node (NFS, CephFS...)."""
+    advertise_url: str
+    """How other nodes and redirected clients reach this node's HTTP API."""
+    name: str = "wasup"
+    """Cluster name; every key lives under ``/wasup/<name>/``."""
+    node_id: str = field(default_factory=_hostname)
+    """This node's id, unique in the cluster; defaults to the short hostname."""
+    capacity: int = 50
+    """Most instances this node owns at once."""
+    lease_ttl: float = 15.0
+    """Seconds the node's etcd lease lives without a renewal (whole seconds, at least 2)."""
+    fence_margin: float = 5.0
+    """Seconds before the lease could expire at which the fence kills this node's browsers."""
+    unowned_grace: float = 10.0
+    """Seconds an instance may stay without an owner before any node with room claims it."""
+    handover_interval: float = 30.0
+    """Least seconds between two hand-overs started by this node (one runs at a time)."""
+
+    def __post_init__(self) -> None:
+        if not self.etcd:
+            raise ConfigError("cluster.etcd: give at least one etcd URL (http://host:2379)")
+        for url in self.etcd:
+            _etcd_url(url)
+        if _NAME.fullmatch(self.name) is None:
+            raise ConfigError(f"cluster.name: {self.name!r} is not {_NAME_RULE}")
+        if _NAME.fullmatch(self.node_id) is None:
+            raise ConfigError(f"cluster.node_id: {self.node_id!r} is not {_NAME_RULE}")
+        parts = urlsplit(self.advertise_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigError(
+                f"cluster.advertise_url: {self.advertise_url!r} is not an http(s) URL"
+            )
+        if self.capacity < 0:
+            raise ConfigError(f"cluster.capacity: {self.capacity} is negative")
+        if self.lease_ttl != int(self.lease_ttl) or self.lease_ttl < MIN_LEASE_TTL:
+            raise ConfigError(
+                f"cluster.lease_ttl: {self.lease_ttl}s must be whole seconds, at least "
+                f"{MIN_LEASE_TTL}s (etcd leases count whole seconds)"
+            )
+        if not 0 < self.fence_margin < self.lease_ttl:
+            raise ConfigError(
+                f"cluster.fence_margin: {self.fence_margin}s must be more than 0 and less "
+                f"than cluster.lease_ttl ({self.lease_ttl}s)"
+            )
+        for key in ("unowned_grace", "handover_interval"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"cluster.{key}: {getattr(self, key)}s is negative")
+
+    @property
+    def prefix(self) -> str:
+        """Where every key of this cluster lives: ``/wasup/<name>/``."""
+        return f"/wasup/{self.name}/"
+
+    @property
+    def fence_after(self) -> float:
+        """Seconds after a successful renewal at which the fence acts."""
+        return self.lease_ttl - self.fence_margin
+
+
+def _etcd_url(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if parts.scheme != "http" or not parts.hostname or port is None or parts.path not in ("", "/"):
+        raise ConfigError(
+            f"cluster.etcd: {url!r} is not an etcd client URL like http://10.0.0.5:2379 "
+            "(plain http with a host and a port; TLS is not supported yet)"
+        )
+    return parts.hostname, port
+
+
+def etcd_endpoints(cfg: ClusterConfig) -> list[tuple[str, int]]:
+    """The (host, port) pairs of ``cfg.etcd``, in order."""
+    return [_etcd_url(url) for url in cfg.etcd]
