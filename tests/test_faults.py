@@ -63,8 +63,12 @@ def test_page_server_down_slow_and_flapping(
     http.headers["Authorization"] = "Bearer faults-key"
     with run_in_thread(SimSettings.fast()) as sim, gate(_port(sim.url)) as g:
         text = _config(tmp_path / "state", ["a"], g.url, launch_timeout="3s")
+        # A page that loaded while the server was up but lost it before the login screen
+        # stays on its loading screen: the progress deadline is what ends that, so keep it
+        # well inside the waits below.
         text = text.replace(
-            "instances:\n  - id: a", f'instances:\n  - id: a\n  - id: b\n    url: "{sim.url}"'
+            "instances:\n  - id: a",
+            f'instances:\n  - id: a\n    progress_timeout: 10s\n  - id: b\n    url: "{sim.url}"',
         )
         with running_daemon(tmp_path / "w.yaml", text) as daemon:
             assert daemon.http is not None
