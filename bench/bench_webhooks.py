@@ -1,6 +1,6 @@
 """QR-ready time with no webhook receiver, a fast one, and one that hangs. Prints a table.
 
-    flock /tmp/wasup-browser.lock .venv/bin/python bench/bench_webhooks.py --instances 4 --runs 3
+    .venv/bin/python bench/bench_webhooks.py --instances 4 --runs 3
 
 Each run starts a whole daemon in-process (embedded fast simulator, real Chromium) with
 ``--instances`` instances that start at once, and measures, per instance, the board's

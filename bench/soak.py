@@ -1,6 +1,6 @@
 """Soak: a real daemon (``wasup run``) with N linked instances under random faults.
 
-    flock /tmp/wasup-browser.lock .venv/bin/python bench/soak.py [--minutes 30] [--instances 20]
+    .venv/bin/python bench/soak.py [--minutes 30] [--instances 20]
         [--fault-every 4] [--seed 1]
 
 The daemon runs as its own process (so its memory, files and threads are its own) against a
