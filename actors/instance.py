@@ -18,11 +18,11 @@ import logging
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar
 
 from actors import messages as m
+from actors._instance_spec import InstanceSpec, profile_dir
+from actors._launch import fresh_generation_fields, launch_reporter
 from actors._screens import PROGRESS_STATES, Outcome, Screen, Seen, TimerOp, screen_outcome
 from actors.boundary import GuardedActor
 from actors.driver import Driver
@@ -30,34 +30,15 @@ from actors.lifecycle import RUNNING, TRANSITIONS, WAITING, State
 from actors.liveness import ref_lifetime
 from actors.logs import InstanceLog
 from actors.messages import Event, Report
-from actors.proxy import ProxyError
 from actors.selectors import Selectors
-from actors.session import Session, SessionConfig, SessionError
+from actors.session import Session, SessionError
 from actors.status import InstanceStatus, StatusBoard
 from actors.timers import Timers, tell_quietly
 from actors.vocabulary import RestartReason, TimerName
 
+__all__ = ["InstanceActor", "InstanceSpec", "profile_dir"]
+
 log = logging.getLogger("wasup.instance")
-
-
-@dataclass(frozen=True, slots=True)
-class InstanceSpec:
-    """What an instance actor needs to run its browser."""
-
-    session: SessionConfig
-    """Browser settings for this instance (profile, url, executable, timeouts)."""
-    qr_idle_timeout: float = 600.0
-    """Seconds an unscanned QR may show before the browser is closed."""
-    action_timeout: float = 20.0
-    """Seconds a page action (click, pairing code) may take."""
-    progress_timeout: float = 90.0
-    """Seconds ``starting`` or ``logged_out`` may last before the page counts as stuck."""
-    sync_timeout: float = 600.0
-    """Seconds ``syncing`` (loading chats, long for big accounts) may last."""
-
-    @property
-    def instance_id(self) -> str:
-        return self.session.instance_id
 
 
 class InstanceActor(GuardedActor):
@@ -208,17 +189,7 @@ class InstanceActor(GuardedActor):
         edit: Callable[[InstanceStatus], InstanceStatus] | None = None
         if counted and reason.counted:
             edit = lambda r: r.with_restart(reason)  # noqa: E731
-        fields: dict[str, Any] = {
-            "generation": self._generation,
-            "start_requested": now,
-            "next_attempt": None,
-            "qr_ref": None,
-            "qr_since": None,
-            "qr_expires": None,
-            "page_silent_since": None,
-            "pairing_code": None,
-            "screen": None,
-        }
+        fields = fresh_generation_fields(self._generation, now)
         if self._state is State.STARTING:  # a restart before the last launch showed anything
             self._board.change(self._id, **fields)
         else:
@@ -230,19 +201,8 @@ class InstanceActor(GuardedActor):
             self._driver, self._spec.session, self._selectors, self._generation, self._post
         )
         self._session = session
-        generation, ref, board = self._generation, self.actor_ref, self._board
         future = self._driver.submit(session.open())
-
-        def opened(done: concurrent.futures.Future[float]) -> None:
-            error = None if done.cancelled() else done.exception()
-            if error is None and not done.cancelled():
-                board.browser_launch.observe(done.result())
-                board.count_launch("ok")
-            else:
-                board.count_launch("error")
-            tell_quietly(ref, m.Opened(generation, None if error is None else _launch_error(error)))
-
-        future.add_done_callback(opened)
+        future.add_done_callback(launch_reporter(self._board, self.actor_ref, self._generation))
         self._log.info("starting browser generation %d (%s)", self._generation, reason.value)
 
     def _close_session(self) -> None:
@@ -536,21 +496,3 @@ class InstanceActor(GuardedActor):
         m.TimerFired: _on_timer,
         m.PageReport: _on_page,
     }
-
-
-def _launch_error(error: BaseException) -> str:
-    """``last_error`` for a failed launch: a proxy's failure says so first."""
-    if isinstance(error, ProxyError):
-        return str(error)
-    return f"launch failed: {_describe(error)}"
-
-
-def _describe(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    first = text[0] if text else ""
-    return f"{type(error).__name__}: {first}" if first else type(error).__name__
-
-
-def profile_dir(state_dir: Path, instance_id: str) -> Path:
-    """Where an instance's browser profile lives."""
-    return state_dir / "profiles" / instance_id
