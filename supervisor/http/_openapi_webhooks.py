@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from supervisor.http._auth import Access
-from supervisor.http._openapi import _EPOCH, _error, _json, _op, _ref
+from supervisor.http._openapi_parts import _EPOCH, _error, _json, _op, _ref
 from supervisor.settings import HttpConfig
 from supervisor.webhooks import DeliveryStatus
 
