@@ -12,17 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import logging
-import os
 import signal
-import subprocess
 import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
-from importlib import metadata
-from pathlib import Path
 from types import FrameType, MappingProxyType
 from typing import IO, Any
 
@@ -30,8 +25,6 @@ import pykka
 from prometheus_client import CollectorRegistry
 
 from actors import Change, State, StatusBoard, WasupError, find_chromium
-from actors.driver import Driver
-from actors.errors import StateWriteError
 from actors.history import TransitionLog
 from actors.instance import profile_dir
 from actors.logs import about
@@ -43,12 +36,20 @@ from supervisor._messages import Apply, StopAll, Tick
 from supervisor._resources import ResourceSampler
 from supervisor._restore import load_last_states, restore_order, save_last_states, states_of
 from supervisor._root import RootSupervisor
+from supervisor._startup import (
+    AlreadyRunning,
+    acquire_lock,
+    browser_version,
+    launch_driver,
+    package_version,
+)
 from supervisor.config import SIMULATOR_PLACEHOLDER, load_config
 from supervisor.http import BuildInfo, HttpServer, start_http
 from supervisor.notify import Notifier, heartbeat_fresh, run_watchdog, status_line
-from supervisor.policy import launch_gate_size, launch_slots
-from supervisor.settings import BrowserConfig, DaemonConfig, InstanceConfig
+from supervisor.settings import DaemonConfig, InstanceConfig
 from supervisor.webhooks import Webhooks
+
+__all__ = ["HEARTBEAT_SECONDS", "AlreadyRunning", "Daemon", "acquire_lock", "launch_driver"]
 
 log = logging.getLogger("wasup.daemon")
 
@@ -62,69 +63,6 @@ def _logged(step: str) -> Iterator[None]:
         yield
     except Exception:
         log.exception("shutdown: %s failed; going on", step)
-
-
-class AlreadyRunning(WasupError):
-    """Another daemon holds the state directory's lock."""
-
-
-def acquire_lock(state_dir: Path) -> IO[str]:
-    """Lock ``<state_dir>/wasup.lock`` for this process, or raise :class:`AlreadyRunning`."""
-    path = state_dir / "wasup.lock"
-    try:
-        state_dir.mkdir(parents=True, exist_ok=True)
-        handle = path.open("a+")
-    except OSError as exc:
-        raise StateWriteError(
-            f"cannot open the lock file {path}: {exc.strerror or exc} "
-            "(state_dir must be a writable directory)"
-        ) from None
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.seek(0)
-        holder = handle.read().strip() or "unknown"
-        handle.close()
-        raise AlreadyRunning(
-            f"another wasup daemon (pid {holder}) is using state_dir {state_dir}; "
-            "stop it first or give this one its own state_dir"
-        ) from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(f"{os.getpid()}\n")
-    handle.flush()
-    return handle
-
-
-def browser_version(executable: str) -> str:
-    try:
-        out = subprocess.run(
-            [executable, "--version"], capture_output=True, text=True, timeout=10, check=False
-        ).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return "unknown"
-    return out.strip().split()[-1] if out.strip() else "unknown"
-
-
-def launch_driver(browser: BrowserConfig) -> Driver:
-    """The driver with its launch gate: the configured size, or ``auto``: sized from the
-    cores this process may use and, at each launch, from the host's load."""
-    if browser.max_concurrent_launches is not None:
-        return Driver(max_concurrent_launches=browser.max_concurrent_launches)
-    # A cgroup or taskset may allow fewer cores than the host has.
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    count = cores or 1
-    return Driver(
-        max_concurrent_launches=launch_gate_size(count),
-        launch_limit=lambda: launch_slots(count, os.getloadavg()[0]),
-    )
-
-
-def _version(package: str) -> str:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
 class Daemon:
@@ -144,7 +82,7 @@ class Daemon:
         self.root: pykka.ActorRef[RootSupervisor] | None = None
         self.control: SupervisorControl | None = None
         self.webhooks = Webhooks(
-            config.webhooks, config.state_dir, self.board, version=_version("wasup")
+            config.webhooks, config.state_dir, self.board, version=package_version("wasup")
         )
         self.sampler: ResourceSampler | None = None
         self._lock: IO[str] | None = None
@@ -201,8 +139,8 @@ class Daemon:
         self.sampler.start()
         self.board.beat()
         info = BuildInfo(
-            version=_version("wasup"),
-            playwright_version=_version("playwright"),
+            version=package_version("wasup"),
+            playwright_version=package_version("playwright"),
             browser_version=browser_version(executable),
         )
         self.http = self.driver.submit(
