@@ -75,7 +75,7 @@ QUERYABLE = (
     ((DESIGN_METRICS | WEBHOOK_METRICS) - HISTOGRAMS)
     | {h + suffix for h in HISTOGRAMS for suffix in ("_bucket", "_sum", "_count")}
     | {"up"}
-    # Added after DESIGN.md section 7 (docs/http.md lists them): WhatsApp screen fidelity.
+    # Not in the metrics list of docs/design.md (docs/http.md lists them): screen fidelity.
     | {"wasup_unknown_screens_total", "wasup_instance_blocked"}
 )
 
