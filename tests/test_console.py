@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Dialog, Page, async_playwright
 
-from actors import State
+from actors import State, find_chromium
+from actors.chromium import LAUNCH_FLAGS
 from actors.usage import Usage
 from actors.vocabulary import RestartReason
 from tests.daemon_harness import config_text, running_daemon, wait_state
 from tests.http_harness import KEY, running
-from tests.sim_fixtures import launch_options
 from tests.waiting import wait_for
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -33,7 +33,14 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(**launch_options())
+        browser = await playwright.chromium.launch(
+            executable_path=find_chromium(),
+            args=list(LAUNCH_FLAGS),
+            headless=True,
+            handle_sigint=False,
+            handle_sigterm=False,
+            handle_sighup=False,
+        )
         try:
             yield browser
         finally:

@@ -12,9 +12,10 @@ from PIL import Image
 from playwright.async_api import Browser, Page, async_playwright
 from pyzbar import pyzbar
 
+from actors import find_chromium
+from actors.chromium import LAUNCH_FLAGS
 from actors.lifecycle import State
 from tests.http_harness import KEY, make_ref, running
-from tests.sim_fixtures import launch_options
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 TIMEOUT_MS = 15_000
@@ -25,7 +26,14 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(**launch_options())
+        browser = await playwright.chromium.launch(
+            executable_path=find_chromium(),
+            args=list(LAUNCH_FLAGS),
+            headless=True,
+            handle_sigint=False,
+            handle_sigterm=False,
+            handle_sighup=False,
+        )
         try:
             yield browser
         finally:
