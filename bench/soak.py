@@ -27,6 +27,7 @@ threads at start and end, and processes left after SIGTERM (must be 0).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import random
@@ -132,6 +133,9 @@ class Soak:
         self.logged_out: set[str] = set()  # logged out by a fault since their last link
         self.relinks_without_logout: Counter[str] = Counter()
         self.linked_refs: set[str] = set()
+        #: Every fault that landed, per instance: (seconds since the faults began, kind).
+        self.log: dict[str, list[tuple[float, str]]] = {i: [] for i in self.ids}
+        self.t0 = 0.0
 
     def relink(self, api: Api, phone: PhoneClient, records: dict[str, Any]) -> None:
         """Scan any QR showing into its instance's account, as its owner would."""
@@ -176,6 +180,7 @@ class Soak:
         except (ControlError, OSError):
             return
         self.faults[kind] += 1
+        self.log[iid].append((time.monotonic() - self.t0, kind))
 
 
 def main() -> None:
@@ -216,6 +221,7 @@ def main() -> None:
             linked_after = time.monotonic() - t0
             start_usage = usage(daemon.pid)
             soak.started = True
+            soak.t0 = time.monotonic()
             print(
                 f"{len(soak.ids)} instances linked in {linked_after:.0f} s; faults for "
                 f"{args.minutes:g} min, one every ~{args.fault_every:g} s",
@@ -294,6 +300,7 @@ def report(
         f"{sum(soak.relinks_without_logout.values())} |"
     )
     print(f"| processes left after SIGTERM | {leaked} (daemon exit code {code}) |\n")
+    crash_faults(soak, records)
     print("| daemon | RSS MiB | open files | threads |\n|---|---|---|---|")
     print(f"| start | {start[0]:.0f} | {start[1]} | {start[2]} |")
     print(f"| end | {end[0]:.0f} | {end[1]} | {end[2]} |")
@@ -303,6 +310,35 @@ def report(
         f"| peak sample (per minute) | {peak[0]:.0f} | {max(s[1] for s in every)} "
         f"| {max(s[2] for s in every)} |"
     )
+
+
+CRASHING = ("kill", "hang")
+
+
+def crash_faults(soak: Soak, records: dict[str, Any]) -> None:
+    """Match each instance's crash restarts against the kills and hangs it received.
+
+    A kill or hang that reaches a browser which is already being replaced (its previous crash
+    is still being handled) ends in the same restart, so an instance can count fewer crash
+    restarts than crash faults. Those instances are listed with their faults, so a reader can
+    see the faults that came too close together, rather than trust the total.
+    """
+    rows = []
+    for iid, faults in soak.log.items():
+        hits = [(t, kind) for t, kind in faults if kind in CRASHING]
+        restarts = int(records[iid]["counters"]["restarts"].get("crash", 0))
+        if restarts != len(hits):
+            gaps = [b[0] - a[0] for a, b in itertools.pairwise(hits)]
+            rows.append((iid, len(hits), restarts, min(gaps, default=0.0), faults))
+    print(f"| instances whose crash restarts differ from their kills + hangs | {len(rows)} |\n")
+    if not rows:
+        return
+    print("| instance | kills + hangs | crash restarts | closest two | faults (s since start) |")
+    print("|---|---|---|---|---|")
+    for iid, crashing, restarts, gap, faults in rows:
+        listed = ", ".join(f"{kind}@{t:.0f}" for t, kind in faults)
+        print(f"| {iid} | {crashing} | {restarts} | {gap:.1f} s | {listed} |")
+    print()
 
 
 if __name__ == "__main__":
