@@ -1,9 +1,11 @@
-"""API keys never reach the logs, error bodies or /metrics.
+"""API keys, webhook secrets and proxy passwords never reach the logs, answers or /metrics.
 
 A real daemon (browser ``/bin/false``: launches fail, nothing starts Chromium) takes keys
 from a file and from the environment. Requests present the right keys and wrong ones in
 every place a key can go (Bearer, X-API-Key, ``?key=``, a body), on every kind of route,
-including failing ones. Every log record of the run (all loggers, DEBUG, with tracebacks),
+including failing ones. A webhook target signs with a secret from a file and
+delivers to a closed port (so failures are logged); an instance's proxy has a password from a
+file. Every log record of the run (all loggers, DEBUG, with tracebacks),
 every answer's body and headers, the status page and /metrics are collected, then grepped.
 """
 
@@ -27,6 +29,11 @@ FILE_KEY = "file-secret-" + "F" * 28
 ENV_KEY = "env-secret-" + "E" * 28
 WRONG_KEY = "wrong-secret-" + "W" * 27
 SECRETS = (FILE_KEY, ENV_KEY, WRONG_KEY)
+#: Standard Webhooks secrets are "whsec_" and base64; this one is 32 bytes of "S".
+WEBHOOK_SECRET = "whsec_" + "U1NTU1NTU1NTU1NTU1NTU1NTU1NTU1NTU1NTU1NTU1M="
+PROXY_PASSWORD = "proxy-secret-" + "P" * 27
+#: Secrets the daemon holds that no client ever sends: they must appear nowhere at all.
+HELD = (WEBHOOK_SECRET, PROXY_PASSWORD)
 #: The test's own HTTP client logs its URLs; only the daemon's records count.
 CLIENT_LOGGERS = ("urllib3", "requests", "charset_normalizer")
 
@@ -46,14 +53,25 @@ class Collect(logging.Handler):
 def collected(tmp_path: Path) -> Iterator[tuple[Daemon, Collect]]:
     keys = tmp_path / "api-keys"
     keys.write_text(f"# operators\n{FILE_KEY}\n")
+    (tmp_path / "webhook-secret").write_text(WEBHOOK_SECRET + "\n")
+    (tmp_path / "proxy-password").write_text(PROXY_PASSWORD + "\n")
     config = tmp_path / "wasup.yaml"
     config.write_text(
         f"""
 state_dir: {tmp_path / "state"}
 http: {{listen: "127.0.0.1:0", api_key_file: {keys}, api_key_env: WASUP_SECRET_TEST}}
 browser: {{executable: /bin/false, launch_timeout: 5s, close_timeout: 2s}}
+webhooks:
+  - name: gw
+    url: "http://127.0.0.1:1/hook"
+    secret_file: {tmp_path / "webhook-secret"}
+    retry_schedule: [0s, 1s]
 instances:
   - id: a
+    proxy:
+      server: "http://127.0.0.1:1"
+      username: gw
+      password_file: {tmp_path / "proxy-password"}
 """
     )
     handler = Collect()
@@ -103,6 +121,10 @@ def test_keys_never_appear_in_logs_bodies_or_metrics(
         ("DELETE", "/v1/instances/a"),
         ("POST", "/v1/instances/a/nowhere"),
         ("GET", "/metrics"),
+        ("GET", "/v1/webhooks"),
+        ("GET", "/v1/webhooks/gw/deliveries?status=pending"),
+        ("POST", "/v1/webhooks/gw/replay"),
+        ("POST", "/v1/webhooks/nope/enable"),
     ]
     for key in SECRETS:
         for way in _presentations(key):
@@ -116,7 +138,7 @@ def test_keys_never_appear_in_logs_bodies_or_metrics(
                 )
                 seen.append(f"{response.status_code} {response.headers} {response.text}")
     seen.append(requests.get(url + "/metrics", timeout=10).text)
-    for path in ("/metrics", "/", "/v1/instances"):
+    for path in ("/metrics", "/", "/v1/instances", "/v1/instances/a", "/v1/webhooks"):
         seen.append(requests.get(url + path, headers={"X-API-Key": ENV_KEY}, timeout=10).text)
     daemon.reload()  # a reload rereads both key sources
     log_text = "\n".join(logs.lines)
@@ -131,11 +153,18 @@ def test_keys_never_appear_in_logs_bodies_or_metrics(
         echoed = [s for s in seen if secret in s and f'"{secret}"' not in s]
         assert not echoed, echoed[:2]
     assert FILE_KEY not in answers.replace(f'"{FILE_KEY}"', "")
+    for secret in HELD:
+        assert secret not in log_text and secret not in answers, secret
+    # The run did reach the code that holds them: deliveries were attempted and failed,
+    # and the instance's launches (through its proxy) were tried.
+    assert "gw" in answers and "webhooks" in log_text
+    assert "proxy" in answers
     assert len(logs.lines) > 100  # the collector did collect the run
 
 
 def test_the_collector_would_catch_a_leak(collected: tuple[Daemon, Collect]) -> None:
     """Negative control: a key that is logged is found by the same grep."""
     _daemon, logs = collected
-    logging.getLogger("wasup.test").warning("oops %s", FILE_KEY)
-    assert [line for line in logs.lines if FILE_KEY in line]
+    for secret in (FILE_KEY, *HELD):
+        logging.getLogger("wasup.test").warning("oops %s", secret)
+        assert [line for line in logs.lines if secret in line]

@@ -11,6 +11,7 @@ import contextlib
 import functools
 import json
 import os
+import sqlite3
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -181,3 +182,36 @@ def test_the_daemon_on_a_full_then_read_only_state_dir(tmp_path: Path) -> None:
                 assert json.loads(saved)[0]["id"] == "b"
         finally:
             os.environ.pop("WT_KEY", None)
+
+
+def test_the_webhook_outbox_on_a_full_disk_keeps_what_it_had(tmp_path: Path) -> None:
+    """A batch refused by a full disk is rolled back whole; with room again it is stored."""
+    from supervisor.webhooks import DeliveryStatus, EventType, Outbox
+    from supervisor.webhooks._events import Event
+    from tests.webhook_harness import target
+
+    gateway = target("http://127.0.0.1:1/hook")
+
+    def events(prefix: str, count: int) -> list[Event]:
+        # Long ids make each batch far bigger than what a full tmpfs has left.
+        ids = [f"{prefix}{n}-{'x' * 200}" for n in range(count)]
+        return [Event(EventType.QR, i, 1.0, {"instance_id": i, "ref": "r" * 2000}) for i in ids]
+
+    def stored(box: Outbox) -> int:
+        return len(box.listing("gw", DeliveryStatus.PENDING, 100_000))
+
+    with tmpfs(tmp_path / "state", "8m") as state:
+        box = Outbox(state / "webhooks.sqlite3")
+        try:
+            box.enqueue(events("before", 5), [gateway], 1.0)
+            filler = fill(state)
+            with pytest.raises(sqlite3.OperationalError, match="full"):
+                box.enqueue(events("during", 400), [gateway], 2.0)
+            assert stored(box) == 5  # nothing of the refused batch, nothing of the old lost
+            filler.unlink()
+            box.enqueue(events("after", 100), [gateway], 3.0)  # control: with room it works
+            assert stored(box) == 105
+            check = sqlite3.connect(box.path).execute("PRAGMA integrity_check").fetchone()
+            assert check == ("ok",)
+        finally:
+            box.close()

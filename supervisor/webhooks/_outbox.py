@@ -126,6 +126,13 @@ def _row(values: Sequence[Any]) -> Delivery:
     )
 
 
+def _roll_back(db: sqlite3.Connection) -> None:
+    # SQLite has already rolled back by itself after some errors (SQLITE_FULL on a full
+    # disk): a second ROLLBACK would raise "no transaction is active" and hide the cause.
+    if db.in_transaction:
+        db.execute("ROLLBACK")
+
+
 class Outbox:
     """Queue, claim and settle deliveries in one SQLite file."""
 
@@ -207,7 +214,7 @@ class Outbox:
                     queued[target.name] = queued.get(target.name, 0) + 1
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            _roll_back(db)
             raise
         return queued, superseded
 
@@ -271,7 +278,7 @@ class Outbox:
                 self._set_disabled(delivery.target, decision.reason)
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            _roll_back(db)
             raise
         return dst
 
