@@ -243,7 +243,13 @@ def screen_outcome(
         return _expiring(login, now + ref_lifetime)
     if screen in _IN_BETWEEN:
         if src in _LEAVES_ON_IN_BETWEEN:
-            step = Step(State.STARTING, {"screen": key, "qr_ref": None, "pairing_code": None})
+            # Reported: the root's breaker must stop counting this as a stable stretch.
+            step = Step(
+                State.STARTING,
+                {"screen": key, "qr_ref": None, "pairing_code": None},
+                Event.STARTING,
+                str(screen),
+            )
             return Outcome(steps=(step,), idle=TimerOp.CANCEL, screen_key=key)
         # Loading texts that change ("Connecting…" then a percentage) are progress; an
         # unknown page that keeps changing is not.

@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 from actors import messages as m
 from actors._instance_spec import InstanceSpec, profile_dir
 from actors._launch import fresh_generation_fields, launch_reporter
+from actors._orders import Effect, is_current, order_effect
 from actors._screens import PROGRESS_STATES, Outcome, Screen, Seen, TimerOp, screen_outcome
 from actors.boundary import GuardedActor
 from actors.driver import Driver
@@ -166,10 +167,11 @@ class InstanceActor(GuardedActor):
 
     def _start(self, reason: RestartReason) -> None:
         state = self._state
-        if state in RUNNING:
+        effect = order_effect(m.Start(reason), state, self._generation)
+        if effect is Effect.IGNORE:
             self._log.debug("start (%s) ignored, already %s", reason, state)
             return
-        if state is State.PARKED:
+        if effect is Effect.REFUSE:
             self._log.warning("start (%s) refused: parked until an operator resets", reason)
             return
         # A start of a stopped browser is no restart, unless a reload restarts it.
@@ -204,6 +206,9 @@ class InstanceActor(GuardedActor):
         future = self._driver.submit(session.open())
         future.add_done_callback(launch_reporter(self._board, self.actor_ref, self._generation))
         self._log.info("starting browser generation %d (%s)", self._generation, reason.value)
+        # Whatever it showed before (a restart, a logout, a failed takeover leave connected
+        # without any other report), the root's breaker must know it is not stable now.
+        self._report(Event.STARTING, reason.value)
 
     def _close_session(self) -> None:
         session, self._session = self._session, None
@@ -239,15 +244,15 @@ class InstanceActor(GuardedActor):
         self._stop_browser("manual" if msg.error is None else msg.error, error=msg.error)
 
     def _on_restart(self, msg: m.Restart) -> None:
-        if self._state is State.PARKED:
+        if order_effect(msg, self._state, self._generation) is Effect.REFUSE:
             self._log.warning("restart refused: parked until an operator resets")
             return
         self._timers.cancel_all()
         self._close_session()
         self._open_browser(msg.reason)
 
-    def _on_logout(self, _msg: m.Logout) -> None:
-        was_running = self._state in RUNNING
+    def _on_logout(self, msg: m.Logout) -> None:
+        was_running = order_effect(msg, self._state, self._generation) is Effect.REOPEN
         if was_running:
             self._timers.cancel_all()
             self._close_session()
@@ -260,10 +265,12 @@ class InstanceActor(GuardedActor):
             self._open_browser(RestartReason.MANUAL)
 
     def _on_takeover(self, msg: m.Takeover) -> None:
-        if self._state is not State.CONFLICT or self._session is None:
+        effect = order_effect(msg, self._state, self._generation)
+        if effect is Effect.IGNORE or self._session is None:
             self._log.info("takeover ignored in state %s", self._state)
             return
-        if not self._decision_applies(msg.generation, "takeover"):
+        if effect is Effect.STALE:
+            self._dropped(msg.generation, "takeover")
             return
         self._board.change(self._id, next_attempt=None)
         key = "refresh" if self._screen == "conflict:unsupported_takeover" else "use_here"
@@ -279,10 +286,10 @@ class InstanceActor(GuardedActor):
             self._close_session()
             self._open_browser(RestartReason.CONFLICT)
 
-    def _on_want_qr(self, _msg: m.WantQr) -> None:
+    def _on_want_qr(self, msg: m.WantQr) -> None:
         self._qr_wanted_until = self._now() + self._spec.qr_idle_timeout
         state = self._state
-        if state is State.STOPPED:
+        if order_effect(msg, state, self._generation) is Effect.OPEN:
             self._start(RestartReason.WANT_QR)
         elif state is State.QR:
             self._set_timer(TimerName.IDLE, self._qr_wanted_until)
@@ -301,13 +308,8 @@ class InstanceActor(GuardedActor):
         )
         return code
 
-    def _decision_applies(self, generation: int | None, what: str) -> bool:
-        """A parent's decision about browser ``generation`` is void once that browser is
-        replaced or the operator stopped the instance meanwhile (None: always applies)."""
-        if generation is None:
-            return True
-        if generation == self._generation and self._state not in (State.STOPPED, State.PARKED):
-            return True
+    def _dropped(self, generation: int | None, what: str) -> None:
+        """Log a decision :func:`actors._orders.decision_applies` found void."""
         self._log.info(
             "%s for generation %d dropped (now %d, %s)",
             what,
@@ -315,12 +317,13 @@ class InstanceActor(GuardedActor):
             self._generation,
             self._state,
         )
-        return False
 
     def _on_schedule(self, msg: m.Schedule) -> None:
         if msg.state not in WAITING:
             raise ValueError(f"cannot schedule a wait in {msg.state}")
-        if not self._decision_applies(msg.generation, f"schedule {msg.state}"):
+        effect = order_effect(msg, self._state, self._generation)
+        if effect is Effect.STALE:
+            self._dropped(msg.generation, f"schedule {msg.state}")
             return
         self._timers.cancel_all()
         self._close_session()
@@ -331,7 +334,7 @@ class InstanceActor(GuardedActor):
             "qr_ref": None,
             "pairing_code": None,
         }
-        if self._state is State.PARKED:
+        if effect is Effect.IGNORE:
             self._log.warning("schedule ignored: parked")
             return
         if msg.state is State.CIRCUIT_OPEN and self._state is not State.CIRCUIT_OPEN:
@@ -339,28 +342,32 @@ class InstanceActor(GuardedActor):
         self._move(msg.state, **changes)
 
     def _on_schedule_takeover(self, msg: m.ScheduleTakeover) -> None:
-        if self._state is not State.CONFLICT:
-            return
-        if not self._decision_applies(msg.generation, "takeover"):
+        effect = order_effect(msg, self._state, self._generation)
+        if effect is Effect.STALE:
+            self._dropped(msg.generation, "takeover")
+        if effect is not Effect.SHOW_WAIT:
             return
         self._board.change(self._id, next_attempt=msg.at)
 
     def _on_wake(self, msg: m.Wake) -> None:
-        if self._state not in WAITING:
+        effect = order_effect(msg, self._state, self._generation)
+        if effect is Effect.IGNORE:
             self._log.debug("wake (%s) ignored in state %s", msg.reason.value, self._state)
-            return
-        if self._decision_applies(msg.generation, f"wake ({msg.reason.value})"):
+        elif effect is Effect.STALE:
+            self._dropped(msg.generation, f"wake ({msg.reason.value})")
+        else:
             self._open_browser(msg.reason)
 
     def _on_park(self, msg: m.Park) -> None:
-        if not self._decision_applies(msg.generation, "park"):
+        if order_effect(msg, self._state, self._generation) is Effect.STALE:
+            self._dropped(msg.generation, "park")
             return
         self._timers.cancel_all()
         self._close_session()
         self._move(State.PARKED, next_attempt=None, last_error=msg.reason, qr_ref=None)
 
-    def _on_reset(self, _msg: m.Reset) -> None:
-        if self._state is State.PARKED or self._state in WAITING:
+    def _on_reset(self, msg: m.Reset) -> None:
+        if order_effect(msg, self._state, self._generation) is Effect.RESET:
             self._timers.cancel_all()
             self._move(State.STOPPED, attempts=0, next_attempt=None, last_error=None)
 
@@ -370,7 +377,7 @@ class InstanceActor(GuardedActor):
     # -- events from the io loop ---------------------------------------------------------
 
     def _current(self, generation: int) -> bool:
-        return self._session is not None and generation == self._session.generation
+        return is_current(generation, None if self._session is None else self._session.generation)
 
     def _on_opened(self, msg: m.Opened) -> None:
         if not self._current(msg.generation):

@@ -208,6 +208,9 @@ class TimerFired:
 class Event(enum.StrEnum):
     """What an instance tells its supervisor."""
 
+    STARTING = "starting"
+    """A new browser launched, or the page lost its session screen (loading, offline,
+    unknown): the instance is no longer stable, whatever it showed before."""
     QR = "qr"
     SYNCING = "syncing"
     CONNECTED = "connected"

@@ -139,6 +139,19 @@ def test_a_probe_closes_the_circuit_only_by_staying_connected() -> None:
     assert p.on_timer(c, TimerName.BREAKER_TICK, at(tick))[-1] == ShowCircuit(Circuit.CLOSED)
 
 
+def test_a_lost_chat_list_ends_the_stable_stretch() -> None:
+    p, c = planner(), child()
+    p.on_report(c, report(Event.CRASHED), at(0.0))
+    assert c.breaker.attempts == 1
+    tick = armed(p.on_report(c, report(Event.CONNECTED, 2), at(10.0)), TimerName.BREAKER_TICK)
+    assert tick is not None and c.breaker.stable_since == 10.0
+    p.on_report(c, report(Event.STARTING, 2, "loading"), at(11.0))
+    assert c.breaker.stable_since is None
+    # The tick armed while it was connected comes, but a page loading since proves nothing.
+    p.on_timer(c, TimerName.BREAKER_TICK, at(tick))
+    assert c.breaker.attempts == 1
+
+
 def test_a_terminal_page_parks_and_cancels_the_next_start() -> None:
     p, c = planner(), child()
     p.on_report(c, report(Event.CRASHED), at(0.0))
@@ -220,6 +233,8 @@ def test_a_changed_running_instance_restarts_for_reload() -> None:
     assert told(first_steps(always, replaced=State.STOPPED)) == [m.Start(RestartReason.BOOT)]
     assert told(first_steps(always)) == [m.Start(RestartReason.BOOT)]
     assert told(first_steps(on_demand)) == []
+    # The replacement's breaker is new: the board must not go on showing the old circuit.
+    assert first_steps(on_demand, replaced=State.PARKED) == [ShowCircuit(Circuit.CLOSED)]
 
 
 EVENTS = st.one_of(

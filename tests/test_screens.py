@@ -88,6 +88,13 @@ def test_an_unrecognised_screen_moves_to_a_state_with_a_deadline(
     assert out.idle is TimerOp.CANCEL
 
 
+@pytest.mark.parametrize("state", [State.CONNECTED, State.QR, State.SYNCING, State.CONFLICT])
+@pytest.mark.parametrize("screen", [Screen.UNKNOWN, Screen.LOADING, Screen.OFFLINE])
+def test_losing_the_session_screen_is_reported(state: State, screen: Screen) -> None:
+    # The root's breaker counts connected (and qr) as stable until it hears otherwise.
+    assert events(state, outcome(state, screen)) == [Event.STARTING]
+
+
 def test_the_chat_list_connects_and_clears_the_error() -> None:
     out = outcome(State.SYNCING, Screen.CONNECTED)
     assert final_state(State.SYNCING, out) is State.CONNECTED

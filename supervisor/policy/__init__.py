@@ -30,6 +30,7 @@ from supervisor.policy._plan import (
     ShowCircuit,
     Step,
     Tell,
+    Unpark,
     first_steps,
     plan_apply,
 )
@@ -55,6 +56,7 @@ __all__ = [
     "ShowCircuit",
     "Step",
     "Tell",
+    "Unpark",
     "backoff_ceiling",
     "backoff_delay",
     "check_memory",

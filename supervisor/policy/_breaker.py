@@ -19,7 +19,7 @@ Events and what they return::
     reset()                           -> None       operator reset: closed, counts cleared
 
 Read side: ``circuit`` (:class:`Circuit`), ``opens``, ``open_until``, ``attempts``,
-``crashes(now)``, ``conflicts(now)``.
+``stable_since``, ``crashes(now)``, ``conflicts(now)``.
 
 Rules (numbers from :class:`BreakerConfig` / :class:`BackoffConfig`):
 
@@ -145,6 +145,12 @@ class Breaker:
     def attempts(self) -> int:
         """Crash restarts since the instance was last stable for ``reset_after``."""
         return self._backoff.attempts
+
+    @property
+    def stable_since(self) -> float | None:
+        """When the current stable stretch (``connected``, or ``qr`` while closed) began;
+        None while the instance is not stable."""
+        return self._backoff.stable_since
 
     def crashes(self, now: float) -> int:
         """Crashes counted inside ``crash_window`` before ``now`` (since the last open)."""

@@ -145,12 +145,14 @@ def plan_apply(
 
 def first_steps(config: InstanceConfig, *, replaced: State | None = None) -> list[Step]:
     """What a newly spawned child is told: a boot start for ``always``; a ``reload``
-    restart when it replaces an actor (config changed) whose browser was running."""
+    restart when it replaces an actor (config changed) whose browser was running. Its
+    breaker is new, so the board shows a closed circuit (not the replaced actor's)."""
+    shown = ShowCircuit(Circuit.CLOSED)
     if replaced is not None and replaced in RUNNING:
-        return [Tell(m.Start(RestartReason.RELOAD))]
+        return [shown, Tell(m.Start(RestartReason.RELOAD))]
     if config.start is StartPolicy.ALWAYS:
-        return [Tell(m.Start(RestartReason.BOOT))]
-    return []
+        return [shown, Tell(m.Start(RestartReason.BOOT))]
+    return [shown]
 
 
 class Planner:
@@ -176,6 +178,8 @@ class Planner:
             if report.event is Event.CONNECTED:
                 steps.append(Tell(m.SetAttempts(breaker.attempts)))
             return steps
+        # Anything else ends a stable stretch: ``starting`` (a new browser, or a page that
+        # lost its chat list), ``syncing``, a logout, a stop, a crash, a conflict.
         breaker.on_unstable(now.mono)
         if report.event is Event.CRASHED:
             decision = breaker.on_crash(now.mono, report.detail)
