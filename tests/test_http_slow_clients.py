@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
 from actors.errors import ConfigError
 from supervisor.config import parse_config
@@ -173,3 +174,19 @@ def test_the_limits_are_read_from_the_config_file(tmp_path: Path) -> None:
         parse_config("state_dir: s\nhttp: {max_connections: 0}\n", tmp_path / "w.yaml")
     with pytest.raises(ConfigError, match=r"http.header_timeout: .*more than 0"):
         parse_config("state_dir: s\nhttp: {header_timeout: 0}\n", tmp_path / "w.yaml")
+
+
+async def test_aiohttp_still_offers_what_the_guard_wraps() -> None:
+    """The guard opens its own listener around ``AppRunner.server``: aiohttp documents it
+    as the runner's low-level ``web.Server``, a protocol factory for ``create_server``.
+    An aiohttp release that changes either fails here first."""
+    runner = web.AppRunner(web.Application(), handle_signals=False)
+    await runner.setup()
+    try:
+        factory = runner.server
+        assert isinstance(factory, web.Server)
+        protocol = factory()
+        assert isinstance(protocol, asyncio.Protocol)
+        assert not runner.sites  # nothing listens but what the guard opens
+    finally:
+        await runner.cleanup()

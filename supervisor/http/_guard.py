@@ -209,25 +209,42 @@ class ConnectionGuard:
             conn.close()
 
 
-class GuardedRunner(web.AppRunner):
-    """An ``AppRunner`` whose sites accept connections through a :class:`ConnectionGuard`."""
+class GuardedListener:
+    """The listening socket: aiohttp's request handling behind a :class:`ConnectionGuard`.
 
-    def __init__(self, app: web.Application, limits: Limits, **kwargs: Any) -> None:
-        super().__init__(app, **kwargs)
-        self._limits = limits
-        self.guard: ConnectionGuard | None = None
-        """Set by :meth:`setup`; its ``stats`` say what was refused."""
+    Built from public API only: ``AppRunner.server`` is documented as the runner's
+    low-level :class:`aiohttp.web.Server`, and that as a protocol factory for
+    :meth:`asyncio.loop.create_server`; so the guard wraps it and the socket is opened
+    here rather than through a ``TCPSite`` (which offers no way to wrap its factory).
+    tests/test_http_slow_clients.py pins both promises.
+    """
+
+    def __init__(self, server: asyncio.Server, guard: ConnectionGuard) -> None:
+        self._server = server
+        self.guard = guard
+        """Open connections and what was closed or refused."""
+
+    @classmethod
+    async def open(
+        cls, runner: web.AppRunner, limits: Limits, host: str, port: int
+    ) -> GuardedListener:
+        """Listen on ``host:port`` for ``runner`` (set up already) through a new guard."""
+        factory = runner.server
+        if factory is None:
+            raise RuntimeError("the runner is not set up")
+        guard = ConnectionGuard(factory, limits)
+        loop = asyncio.get_running_loop()
+        return cls(await loop.create_server(guard, host, port), guard)
 
     @property
-    def server(self) -> Any:
-        # TCPSite takes the protocol factory from here; aiohttp's own Server stays what
-        # the runner shuts down, so graceful shutdown still reaches every connection.
-        plain = super().server
-        if plain is None:
-            return None
-        if self.guard is None:
-            self.guard = ConnectionGuard(plain, self._limits)
-        return self.guard
+    def address(self) -> tuple[str, int]:
+        """The bound host and port (the real port when 0 was asked for)."""
+        host, port = self._server.sockets[0].getsockname()[:2]
+        return str(host), int(port)
+
+    def close(self) -> None:
+        """Stop accepting; open connections are the runner's cleanup and the guard's."""
+        self._server.close()
 
 
 @web.middleware
@@ -254,7 +271,10 @@ async def body_deadline(request: web.Request, handler: Any) -> web.StreamRespons
             response.force_close()
             await response.prepare(request)
             await response.write_eof()
-            request.protocol.force_close()
+            # The documented transport, closed once the answer is written (asyncio sends
+            # what is buffered first): no lingering on the rest of the body.
+            if request.transport is not None:
+                request.transport.close()
             return response
     result: web.StreamResponse = await handler(request)
     return result

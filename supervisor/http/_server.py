@@ -17,7 +17,7 @@ from actors.history import TransitionLog
 from actors.status import StatusBoard
 from supervisor.http._app import build_app
 from supervisor.http._auth import QUERY_KEY, load_keys
-from supervisor.http._guard import ConnectionGuard, GuardedRunner, Limits
+from supervisor.http._guard import ConnectionGuard, GuardedListener, Limits
 from supervisor.http._keys import KEYS, HttpOptions, Readiness
 from supervisor.http._protocol import Control
 from supervisor.metrics import BuildInfo
@@ -52,12 +52,19 @@ class RedactingAccessLogger(AbstractAccessLogger):
 class HttpServer:
     """A running listener; :meth:`close` stops it."""
 
-    def __init__(self, runner: GuardedRunner, cfg: HttpConfig, environ: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        runner: web.AppRunner,
+        listener: GuardedListener,
+        cfg: HttpConfig,
+        environ: Mapping[str, str],
+    ) -> None:
         self._runner = runner
+        self._listener = listener
         self._cfg = cfg
         self._environ = environ
         self._closed = False
-        host, port = runner.addresses[0][:2]
+        host, port = listener.address
         self.port: int = port
         """The bound TCP port (the real one when the config said 0)."""
         shown = f"[{host}]" if ":" in host else host
@@ -71,8 +78,7 @@ class HttpServer:
     @property
     def guard(self) -> ConnectionGuard:
         """The connection guard (open connections, what it closed or refused)."""
-        assert self._runner.guard is not None, "the listener has started"
-        return self._runner.guard
+        return self._listener.guard
 
     def reload_keys(self) -> None:
         """Read the API keys again (file and environment), e.g. on SIGHUP."""
@@ -83,10 +89,9 @@ class HttpServer:
         """Stop listening, end open streams and long-polls, release the app's resources."""
         if not self._closed:
             self._closed = True
-            guard = self._runner.guard
+            self._listener.close()
             await self._runner.cleanup()
-            if guard is not None:
-                guard.close_all()
+            self._listener.guard.close_all()
 
 
 async def start_http(
@@ -129,9 +134,8 @@ async def start_http(
         webhooks=webhooks,
         history=history,
     )
-    runner = GuardedRunner(
+    runner = web.AppRunner(
         app,
-        Limits(header_timeout=cfg.header_timeout, max_connections=cfg.max_connections),
         handle_signals=False,
         keepalive_timeout=cfg.idle_timeout,
         # Room for a 10 KB path, so that a long id is answered by the route's own JSON 400
@@ -142,8 +146,9 @@ async def start_http(
         shutdown_timeout=opts.shutdown_timeout,
     )
     await runner.setup()
+    limits = Limits(header_timeout=cfg.header_timeout, max_connections=cfg.max_connections)
     try:
-        await web.TCPSite(runner, cfg.host, cfg.port).start()
+        listener = await GuardedListener.open(runner, limits, cfg.host, cfg.port)
     except OSError as exc:
         await runner.cleanup()
         raise ConfigError(
@@ -152,6 +157,6 @@ async def start_http(
     except BaseException:
         await runner.cleanup()
         raise
-    server = HttpServer(runner, cfg, env)
+    server = HttpServer(runner, listener, cfg, env)
     logging.getLogger("wasup.http").info("HTTP listening on %s", server.url)
     return server
