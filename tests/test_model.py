@@ -300,7 +300,7 @@ class Protocol(RuleBasedStateMachine):
             if not due:
                 break
             at, source, timer = min(due, key=lambda d: d[0])
-            self.check_hang(until=at)
+            self.check_hang(until=at - EPS)  # up to the event: it may be the verdict due now
             self.mono = max(self.mono, at)
             if source == "root" and timer is not None:
                 del self.timers[timer]
