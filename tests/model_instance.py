@@ -83,7 +83,8 @@ class ModelInstance:
             pass
         elif effect is Effect.OPEN:
             reason = getattr(order, "reason", RestartReason.WANT_QR)
-            counted = not isinstance(order, m.Start) or reason is RestartReason.RELOAD
+            # As the actor: a start of a stopped browser is no restart, unless for a reload.
+            counted = isinstance(order, m.Wake) or reason is RestartReason.RELOAD
             out += self.open(reason, counted=counted)
         elif effect is Effect.REOPEN:
             self.timers.clear()
