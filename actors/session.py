@@ -83,6 +83,9 @@ class SessionConfig:
     launch_rank: tuple[int, int] = (0, 0)
     """Place in the launch queue: lower launches first (minus the instance's priority,
     then its place in the boot order)."""
+    pre_launch: Callable[[Path], None] | None = None
+    """Called with the profile before anything touches it, at every launch; raising
+    refuses the launch (cluster mode: ownership, fencing token, fence watch)."""
 
 
 class Session:
@@ -127,6 +130,8 @@ class Session:
         # Chromium itself keeps going on a read-only or full disk and loses the session
         # later; a write checked here makes that a clear launch failure naming the path.
         check_writable(cfg.profile_dir)
+        if cfg.pre_launch is not None:
+            cfg.pre_launch(cfg.profile_dir)
         # A previous daemon or driver that died may have left the profile's browser running
         # and its lock files behind; either would make this launch fail or double-connect.
         if kill_profile_processes(cfg.profile_dir):

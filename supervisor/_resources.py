@@ -42,9 +42,11 @@ class ResourceSampler:
         deliver: Callable[[Sampled], None],
         clock: Callable[[], float] = time.time,
         pss_budget: int = PSS_BUDGET,
+        profiles: Path | None = None,
     ) -> None:
         self._board = board
         self._state_dir = state_dir
+        self._profiles = profiles
         self._interval = interval
         self._deliver = deliver
         self._clock = clock
@@ -79,6 +81,11 @@ class ResourceSampler:
             self.last_duration = time.monotonic() - started
             self.rounds += 1
 
+    def _profile(self, instance_id: str) -> Path:
+        if self._profiles is None:
+            return profile_dir(self._state_dir, instance_id)
+        return self._profiles / instance_id
+
     def sample_once(self) -> Sampled:
         """Measure every instance with a browser and write ``resources`` on the board."""
         now = self._clock()
@@ -86,9 +93,7 @@ class ResourceSampler:
         running = {iid: r for iid, r in records.items() if r.state in RUNNING}
         generations = {iid: r.generation for iid, r in running.items()}
         pss_for = pick_pss(self._bases, generations, self._processes, self._budget)
-        samples = sample_trees(
-            {iid: profile_dir(self._state_dir, iid) for iid in running}, pss_for=pss_for
-        )
+        samples = sample_trees({iid: self._profile(iid) for iid in running}, pss_for=pss_for)
         usage: dict[str, Usage] = {}
         for iid, sample in samples.items():
             generation = generations[iid]

@@ -94,6 +94,8 @@ class RootSupervisor(GuardedActor):
         supervision: SupervisionConfig,
         browser: BrowserConfig,
         state_dir: Path,
+        profiles: Path | None = None,
+        pre_launch: Callable[[str, Path], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
         rng: random.Random | None = None,
@@ -106,6 +108,8 @@ class RootSupervisor(GuardedActor):
         self._cfg = supervision
         self._browser = browser
         self._state_dir = state_dir
+        self._profiles = profiles
+        self._pre_launch = pre_launch
         # Policies count in monotonic time, so a wall-clock step (NTP, a VM resume) cannot
         # open or close their windows; the board and the children speak wall-clock time.
         self._clock = clock
@@ -154,7 +158,14 @@ class RootSupervisor(GuardedActor):
 
         ref = InstanceActor.start(
             # Spawn order is boot order (the daemon sorts what it applies); priority first.
-            child_spec(config, self._browser, self._state_dir, (-config.priority, epoch)),
+            child_spec(
+                config,
+                self._browser,
+                self._state_dir,
+                (-config.priority, epoch),
+                profiles=self._profiles,
+                pre_launch=self._pre_launch,
+            ),
             driver=self._driver,
             board=self._board,
             selectors=self._selectors,

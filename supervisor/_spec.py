@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from actors.chromium import sandbox_wanted
@@ -17,14 +19,19 @@ def child_spec(
     browser: BrowserConfig,
     state_dir: Path,
     launch_rank: tuple[int, int] = (0, 0),
+    *,
+    profiles: Path | None = None,
+    pre_launch: Callable[[str, Path], None] | None = None,
 ) -> InstanceSpec:
     """The spec of ``config``'s actor; ``browser.executable`` must be resolved already.
-    ``launch_rank`` is its place in the launch gate's queue (lower first)."""
+    ``launch_rank`` is its place in the launch gate's queue (lower first). ``profiles``
+    holds the profile directories (default ``<state_dir>/profiles``); ``pre_launch(id,
+    profile)`` runs before each launch and may refuse it by raising (cluster mode)."""
     if browser.executable is None:
         raise BrowserNotFound("browser.executable must be resolved before instances start")
     session = SessionConfig(
         instance_id=config.id,
-        profile_dir=profile_dir(state_dir, config.id),
+        profile_dir=profile_dir(state_dir, config.id) if profiles is None else profiles / config.id,
         url=config.url,
         executable=browser.executable,
         headless=browser.headless,
@@ -37,6 +44,7 @@ def child_spec(
         locale=browser.locale,
         proxy=config.proxy,
         launch_rank=launch_rank,
+        pre_launch=None if pre_launch is None else functools.partial(pre_launch, config.id),
     )
     return InstanceSpec(
         session=session,

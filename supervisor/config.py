@@ -28,6 +28,7 @@ from typing import Any
 from actors.errors import ConfigError
 from supervisor import _config_reader as r
 from supervisor import settings as s
+from supervisor.cluster._config_yaml import parse_cluster
 from supervisor.durations import format_duration
 from supervisor.webhooks import parse_targets
 
@@ -346,6 +347,7 @@ def _daemon(root: object, at: r.At, source: Path) -> s.DaemonConfig:
         ),
         "instances": lambda value, where: value,  # checked below, once defaults are known
         "webhooks": lambda value, where: parse_targets(value, where, base),
+        "cluster": lambda value, where: parse_cluster(value, where, base),
     }
     values = r.record(root, at, spec)
     if "state_dir" not in values:

@@ -26,12 +26,13 @@ from prometheus_client import CollectorRegistry
 
 from actors import Change, State, StatusBoard, WasupError, find_chromium
 from actors.history import TransitionLog
-from actors.instance import profile_dir
 from actors.logs import about
 from actors.procs import kill_profile_processes
 from actors.selectors import load_selectors
 from actors.timers import tell_quietly
 from supervisor._bridge import SupervisorControl, load_runtime_instances
+from supervisor._cluster_control import ClusterControl
+from supervisor._cluster_node import ClusterNode
 from supervisor._messages import Apply, StopAll, Tick
 from supervisor._resources import ResourceSampler
 from supervisor._restore import load_last_states, restore_order, save_last_states, states_of
@@ -80,7 +81,9 @@ class Daemon:
         self.simulator: Any = None
         self.simulator_url: str | None = None
         self.root: pykka.ActorRef[RootSupervisor] | None = None
-        self.control: SupervisorControl | None = None
+        self.control: SupervisorControl | ClusterControl | None = None
+        self.cluster: ClusterNode | None = None
+        """Cluster mode (``cluster:`` in the config), else None."""
         self.webhooks = Webhooks(
             config.webhooks, config.state_dir, self.board, version=package_version("wasup")
         )
@@ -105,14 +108,70 @@ class Daemon:
             self._start_simulator()
         # Before any instance is on the board, so that its first state is announced too.
         self.driver.submit(self.webhooks.start()).result(timeout=30)
-        self.root = RootSupervisor.start(
+        if cfg.cluster is not None:
+            self.cluster = ClusterNode(
+                cfg, self.board, self.driver, lambda c: self._resolve((c,))[0]
+            )
+            self.cluster.start_fence()  # before any browser can exist
+        self.root = root = RootSupervisor.start(
             driver=self.driver,
             board=self.board,
             selectors=selectors,
             supervision=cfg.supervision,
             browser=replace(cfg.browser, executable=executable),
             state_dir=cfg.state_dir,
+            profiles=cfg.profiles,
+            pre_launch=None if self.cluster is None else self.cluster.pre_launch,
         )
+        registry = CollectorRegistry()
+        if self.cluster is None:
+            self._start_instances()
+        else:  # etcd's list replaces the run-time file; the coordinator starts instances
+            self.control = self.cluster.launch(root, registry, cfg.instances)
+        self.sampler = ResourceSampler(
+            self.board,
+            cfg.state_dir,
+            cfg.browser.sample_interval,
+            lambda sampled: tell_quietly(root, sampled),
+            profiles=cfg.profiles,
+        )
+        self.sampler.start()
+        self.board.beat()
+        info = BuildInfo(
+            version=package_version("wasup"),
+            playwright_version=package_version("playwright"),
+            browser_version=browser_version(executable),
+        )
+        control = self.control
+        assert control is not None
+        self.http = self.driver.submit(
+            start_http(
+                self.board,
+                control,
+                cfg.http,
+                registry,
+                version_info=info,
+                instance_defaults=cfg.defaults,
+                simulator=cfg.simulator.enabled,
+                webhooks=self.webhooks,
+                history=self.history,
+                cluster=self.cluster,
+            )
+        ).result(timeout=30)
+        self.driver.submit(self._start_background()).result(timeout=10)
+        self.board.subscribe(self._on_change)
+        self.notifier.ready(status_line(self.board))
+        log.info(
+            "wasup up: %d instances, HTTP on %s%s",
+            len(self.board.snapshot()),
+            self.http.url,
+            f", simulator on {self.simulator_url}" if self.simulator_url else "",
+        )
+        self.started.set()
+
+    def _start_instances(self) -> None:
+        cfg = self.config
+        assert self.root is not None
         runtime = load_runtime_instances(
             cfg.state_dir, cfg.defaults, simulator=cfg.simulator.enabled
         )
@@ -129,43 +188,6 @@ class Daemon:
         last = load_last_states(cfg.state_dir)
         self._last_states = last
         self.root.ask(Apply(self._resolve(restore_order((*cfg.instances, *runtime), last))))
-        root = self.root
-        self.sampler = ResourceSampler(
-            self.board,
-            cfg.state_dir,
-            cfg.browser.sample_interval,
-            lambda sampled: tell_quietly(root, sampled),
-        )
-        self.sampler.start()
-        self.board.beat()
-        info = BuildInfo(
-            version=package_version("wasup"),
-            playwright_version=package_version("playwright"),
-            browser_version=browser_version(executable),
-        )
-        self.http = self.driver.submit(
-            start_http(
-                self.board,
-                self.control,
-                cfg.http,
-                CollectorRegistry(),
-                version_info=info,
-                instance_defaults=cfg.defaults,
-                simulator=cfg.simulator.enabled,
-                webhooks=self.webhooks,
-                history=self.history,
-            )
-        ).result(timeout=30)
-        self.driver.submit(self._start_background()).result(timeout=10)
-        self.board.subscribe(self._on_change)
-        self.notifier.ready(status_line(self.board))
-        log.info(
-            "wasup up: %d instances, HTTP on %s%s",
-            len(self.board.snapshot()),
-            self.http.url,
-            f", simulator on {self.simulator_url}" if self.simulator_url else "",
-        )
-        self.started.set()
 
     def _start_simulator(self) -> None:
         from simulator import SimSettings, Simulator
@@ -296,7 +318,12 @@ class Daemon:
             return None
         if replace(new, instances=()) != replace(self.config, instances=()):
             log.warning("reload: only instances are applied; other changes need a restart")
-        assert self.root is not None and self.control is not None
+        if self.cluster is not None:  # the file only adds what the cluster's list lacks
+            self.cluster.reload(new.instances)
+            self.config = replace(self.config, instances=new.instances)
+            self.notifier.ready(status_line(self.board))
+            return {"added": [], "removed": [], "changed": []}
+        assert self.root is not None and isinstance(self.control, SupervisorControl)
         file_ids = frozenset(c.id for c in new.instances)
         self.control.set_file_ids(file_ids)
         runtime = tuple(c for c in self.control.runtime_instances() if c.id not in file_ids)
@@ -336,6 +363,9 @@ class Daemon:
             self.sampler = None
         # Each step is guarded: a step that fails or times out must not skip the next ones
         # (closing the driver, the final sweep, releasing the lock).
+        if self.cluster is not None:
+            with _logged("stopping the cluster's claims"):
+                self.driver.submit(self.cluster.stop_claiming()).result(timeout=10)
         if self.root is not None and self.root.is_alive():
             with _logged("stopping the instances"):
                 self.root.ask(StopAll(deadline), timeout=deadline + 5)
@@ -343,6 +373,9 @@ class Daemon:
                 self.root.stop(timeout=5)
         with _logged("stopping leftover actors"):
             pykka.ActorRegistry.stop_all(timeout=5)
+        if self.cluster is not None:
+            with _logged("giving up the cluster lease"):
+                self.driver.submit(self.cluster.close()).result(timeout=30)
         with _logged("closing the HTTP server and simulator"):
             self.driver.submit(self._stop_loop_side()).result(timeout=10)
         with _logged("stopping the Playwright driver"):
@@ -350,8 +383,11 @@ class Daemon:
         # Last line of defence (a wedged actor never closed its browser): no Chromium on
         # any of our profiles outlives the daemon.
         for instance_id in self.board.snapshot():
-            if kill_profile_processes(profile_dir(self.config.state_dir, instance_id)):
+            if kill_profile_processes(self.config.profiles / instance_id):
                 log.warning("killed a browser its actor left behind", extra=about(instance_id))
+        if self.cluster is not None:
+            with _logged("stopping the fence process"):
+                self.cluster.stop_fence()
         if self._lock is not None:
             self._lock.close()
             self._lock = None

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from supervisor.cluster import ClusterConfig
     from supervisor.webhooks import WebhookTarget
 
 from actors.proxy import ProxyConfig
@@ -262,3 +263,12 @@ class DaemonConfig:
     """The instances, in file order."""
     webhooks: tuple[WebhookTarget, ...] = ()
     """Webhook receivers (docs/webhooks.md), in file order."""
+    cluster: ClusterConfig | None = None
+    """Cluster mode on etcd (docs/cluster.md); None runs standalone."""
+
+    @property
+    def profiles(self) -> Path:
+        """The directory holding one profile directory per instance."""
+        if self.cluster is not None:
+            return self.cluster.profile_dir
+        return self.state_dir / "profiles"

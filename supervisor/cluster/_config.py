@@ -1,8 +1,8 @@
 """The ``cluster:`` contract as one frozen record, checked when it is built.
 
-Nothing reads it from YAML yet (the daemon wiring waits for the pure planner); the record
-checks its own values so that the loader, when it comes, only converts types and adds the
-file name. Every error names the ``cluster.<key>`` at fault.
+The config loader (:mod:`supervisor.cluster._config_yaml`) converts the YAML's types and adds
+the file and line; the record checks its own values, so that one built in code (a test, a
+benchmark) is checked the same way. Every error names the ``cluster.<key>`` at fault.
 """
 
 from __future__ import annotations
@@ -50,6 +50,9 @@ class ClusterConfig:
     """Seconds an instance may stay without an owner before any node with room claims it."""
     handover_interval: float = 30.0
     """Least seconds between two hand-overs started by this node (one runs at a time)."""
+    test_only_disable_fencing: bool = False
+    """Tests only (the negative control): run no fence process, so nothing kills this
+    node's browsers when its lease may have expired. Never set it in production."""
 
     def __post_init__(self) -> None:
         if not self.etcd:

@@ -6,8 +6,8 @@ what to do, and delivers each move: a claim is an owner-key transaction, then
 owner key's deletion. It also stops, at once, any instance whose owner key stops being this
 node's (an operator deleted it, or it expired), and gives back any owner key under its lease
 that it does not run (a deletion that failed, a claim whose answer was lost). The host is
-whatever runs instances: the root supervisor once cluster mode is wired in, a recording fake
-in the tests.
+whatever runs instances: the root supervisor in the daemon
+(:class:`supervisor._cluster_host.RootHost`), a recording fake in the tests.
 """
 
 from __future__ import annotations
@@ -63,8 +63,11 @@ class Coordinator:
         *,
         stats: ClusterStats | None = None,
         clock: Callable[[], float] = time.monotonic,
+        on_snapshot: Callable[[Snapshot], None] | None = None,
     ) -> None:
+        """``on_snapshot`` hears every snapshot the coordinator acts on (the HTTP view)."""
         self._cfg = cfg
+        self._on_snapshot = on_snapshot
         self._store = store
         self._host = host
         self._stats = stats or ClusterStats()
@@ -164,6 +167,8 @@ class Coordinator:
         return plan_claims(self._cfg, self._view(snapshot), self._memory, self._clock())
 
     async def _act(self, snapshot: Snapshot) -> Snapshot:
+        if self._on_snapshot is not None:
+            self._on_snapshot(snapshot)
         await self._drop_lost(snapshot)
         await self._release_strays(snapshot)
         plan = self._plan(snapshot)

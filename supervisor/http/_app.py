@@ -17,6 +17,7 @@ from actors.history import TransitionLog
 from actors.status import StatusBoard
 from supervisor.http import _commands, _instances, _stream, _webhooks
 from supervisor.http._auth import Access, check, load_keys
+from supervisor.http._cluster import CLUSTER, ClusterView, cluster_redirect
 from supervisor.http._commands import Handler
 from supervisor.http._events import BoardFeed
 from supervisor.http._guard import body_deadline
@@ -185,6 +186,7 @@ def build_app(
     simulator: bool = False,
     webhooks: Webhooks | None = None,
     history: TransitionLog | None = None,
+    cluster: ClusterView | None = None,
 ) -> web.Application:
     """Build the application; resources start and stop with it (``cleanup_ctx``).
 
@@ -193,11 +195,13 @@ def build_app(
     ``webhooks`` answers ``/v1/webhooks``; without it the daemon has no targets.
     ``history`` answers ``/v1/instances/{id}/history``; the daemon attaches it to the board
     before any instance starts. Without one the app keeps its own, from its start on.
+    ``cluster`` (cluster mode) lists the whole cluster and redirects requests for instances
+    that other nodes run to them (docs/cluster.md).
     """
     opts = options or HttpOptions()
     app = web.Application(
         client_max_size=cfg.max_body_bytes,
-        middlewares=[error_middleware, auth_middleware, body_deadline],
+        middlewares=[error_middleware, auth_middleware, cluster_redirect, body_deadline],
     )
     app[BOARD] = board
     app[CONTROL] = control
@@ -209,6 +213,7 @@ def build_app(
     app[OPENAPI] = openapi_document(cfg, build.version)
     app[INSTANCE_DEFAULTS] = instance_defaults or InstanceDefaults()
     app[SIMULATOR_ENABLED] = simulator
+    app[CLUSTER] = cluster
     app[_webhooks.WEBHOOKS] = webhooks or Webhooks((), Path("."), board)
     own_history = history is None
     app[HISTORY] = history if history is not None else TransitionLog()

@@ -12,10 +12,11 @@ from aiohttp import web
 from actors.lifecycle import State
 from actors.liveness import qr_withheld
 from actors.status import InstanceStatus
+from supervisor.http._cluster import CLUSTER, cluster_list, local_json
 from supervisor.http._commands import run_command
 from supervisor.http._keys import BOARD, FEED, HISTORY, OPTIONS, QR_CACHE
 from supervisor.http._validate import HttpProblem, instance_id
-from supervisor.http._views import status_json, transition_json
+from supervisor.http._views import transition_json
 from supervisor.verbs import Verb
 
 FORMATS: dict[str, str] = {
@@ -32,13 +33,8 @@ _QR_HEADERS = {"Cache-Control": "no-cache, private", "Referrer-Policy": "no-refe
 
 async def list_instances(request: web.Request) -> web.Response:
     board = request.app[BOARD]
-    records = board.snapshot()
-    return web.json_response(
-        {
-            "time": board.now(),
-            "instances": [status_json(records[key]) for key in sorted(records)],
-        }
-    )
+    instances = cluster_list(request.app[CLUSTER], dict(board.snapshot()))
+    return web.json_response({"time": board.now(), "instances": instances})
 
 
 async def get_instance(request: web.Request) -> web.Response:
@@ -46,7 +42,7 @@ async def get_instance(request: web.Request) -> web.Response:
     record = request.app[BOARD].get(iid)
     if record is None:
         raise _unknown(iid)
-    return web.json_response(status_json(record))
+    return web.json_response(local_json(request.app[CLUSTER], record))
 
 
 async def get_history(request: web.Request) -> web.Response:

@@ -17,6 +17,7 @@ from actors.history import TransitionLog
 from actors.status import StatusBoard
 from supervisor.http._app import build_app
 from supervisor.http._auth import QUERY_KEY, load_keys
+from supervisor.http._cluster import ClusterView
 from supervisor.http._guard import ConnectionGuard, GuardedListener, Limits
 from supervisor.http._keys import KEYS, HttpOptions, Readiness
 from supervisor.http._protocol import Control
@@ -108,6 +109,7 @@ async def start_http(
     simulator: bool = False,
     webhooks: Webhooks | None = None,
     history: TransitionLog | None = None,
+    cluster: ClusterView | None = None,
 ) -> HttpServer:
     """Serve the HTTP surface on ``cfg.host:cfg.port`` from the running event loop.
 
@@ -116,7 +118,8 @@ async def start_http(
     replaces ``os.environ`` for reading the API key variable (tests). ``instance_defaults``
     (the config's ``defaults:``) and ``simulator`` (``simulator.enabled``) check run-time
     instances (``PUT``) exactly as the config file's instances are checked. ``webhooks``
-    serves ``/v1/webhooks`` and the ``wasup_webhook_*`` metrics.
+    serves ``/v1/webhooks`` and the ``wasup_webhook_*`` metrics. ``cluster`` turns on
+    cluster mode's list and redirects.
     """
     opts = options or HttpOptions()
     env = os.environ if environ is None else environ
@@ -133,6 +136,7 @@ async def start_http(
         simulator=simulator,
         webhooks=webhooks,
         history=history,
+        cluster=cluster,
     )
     runner = web.AppRunner(
         app,
