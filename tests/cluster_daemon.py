@@ -9,11 +9,13 @@ for a log line (an event), not for time to pass, and always stops it.
 from __future__ import annotations
 
 import json
+import os
 import queue
 import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -79,7 +81,7 @@ instances:
 class Node:
     """One running ``wasup run`` whose JSON log lines can be awaited."""
 
-    def __init__(self, config: Path, port: int) -> None:
+    def __init__(self, config: Path, port: int, env: dict[str, str] | None = None) -> None:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         """Its HTTP API."""
@@ -88,6 +90,7 @@ class Node:
             stderr=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             text=True,
+            env={**os.environ, **(env or {})},
         )
         self._lines: queue.Queue[str] = queue.Queue()
         self.seen: list[dict[str, Any]] = []
@@ -102,35 +105,48 @@ class Node:
         self._lines.put("")
 
     def wait_log(
-        self, match: Callable[[dict[str, Any]], bool], what: str, timeout: float = 60.0
+        self,
+        match: Callable[[dict[str, Any]], bool],
+        what: str,
+        timeout: float = 60.0,
+        nth: int = 1,
     ) -> dict[str, Any]:
-        """The first log entry (already read or still to come) that ``match`` accepts."""
-        for entry in self.seen:
-            if match(entry):
-                return entry
+        """The ``nth`` log entry (already read or still to come) that ``match`` accepts."""
+        hits = [entry for entry in self.seen if match(entry)]
+        if len(hits) >= nth:
+            return hits[nth - 1]
+        deadline = time.monotonic() + timeout
         while True:
             try:
-                line = self._lines.get(timeout=timeout)
+                line = self._lines.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
-                raise AssertionError(f"{self.url}: no log entry {what}; saw:\n{self.tail()}") from None
+                raise AssertionError(
+                    f"{self.url}: no log entry {what}; saw:\n{self.tail()}"
+                ) from None
             if line == "":
                 raise AssertionError(f"{self.url}: exited before {what}; saw:\n{self.tail()}")
+            entry: dict[str, Any]
             try:
-                entry = json.loads(line)
+                entry = dict(json.loads(line))
             except ValueError:
                 entry = {"message": line.rstrip()}
             self.seen.append(entry)
             if match(entry):
-                return entry
+                hits.append(entry)
+                if len(hits) >= nth:
+                    return entry
 
-    def wait_message(self, text: str, instance_id: str | None = None, timeout: float = 60.0) -> None:
-        """Wait for a log message containing ``text`` (about ``instance_id``, if given)."""
+    def wait_message(
+        self, text: str, instance_id: str | None = None, timeout: float = 60.0, nth: int = 1
+    ) -> None:
+        """Wait for the ``nth`` log message containing ``text`` (about ``instance_id``)."""
 
         def match(entry: dict[str, Any]) -> bool:
             hit = text in str(entry.get("message", ""))
             return hit and (instance_id is None or entry.get("instance_id") == instance_id)
 
-        self.wait_log(match, f"with {text!r}" + (f" about {instance_id}" if instance_id else ""), timeout)
+        about = f" about {instance_id}" if instance_id else ""
+        self.wait_log(match, f"#{nth} with {text!r}{about}", timeout, nth)
 
     def tail(self, count: int = 40) -> str:
         return "\n".join(json.dumps(e) for e in self.seen[-count:])
@@ -152,7 +168,11 @@ class Node:
 
 @contextmanager
 def running_nodes(
-    root: Path, etcd_urls: list[str], node_ids: list[str], **config: Any
+    root: Path,
+    etcd_urls: list[str],
+    node_ids: list[str],
+    env: dict[str, str] | None = None,
+    **config: Any,
 ) -> Iterator[dict[str, Node]]:
     """Start one daemon per node id (same instances, each on its own free port); stop all."""
     nodes: dict[str, Node] = {}
@@ -160,7 +180,7 @@ def running_nodes(
         for node_id in node_ids:
             port = free_port()
             path = node_config(root, node_id, etcd_urls, port=port, **config)
-            nodes[node_id] = Node(path, port)
+            nodes[node_id] = Node(path, port, env)
         for node in nodes.values():
             node.wait_message("wasup up")
         yield nodes

@@ -36,6 +36,9 @@ log = logging.getLogger("wasup.cluster.store")
 
 T = TypeVar("T")
 
+CLOSE_TIMEOUT = 5.0
+"""Seconds a dropped connection gets to close."""
+
 
 class LeaseGone(ClusterError):
     """etcd no longer knows the lease (it expired or was revoked): the node must fence."""
@@ -61,6 +64,7 @@ class EtcdStore:
         self._client: aetcd.Client | None = None
         # The keeper, the claim loop and the watch share one store: one connect at a time.
         self._connecting = asyncio.Lock()
+        self._closing: set[asyncio.Task[None]] = set()
 
     @property
     def keys(self) -> Keys:
@@ -71,7 +75,7 @@ class EtcdStore:
         """Close the connection (watches end)."""
         client, self._client = self._client, None
         if client is not None:
-            await client.close()
+            await self._close_quietly(client)
 
     # --- connection ---------------------------------------------------------------------
 
@@ -92,7 +96,7 @@ class EtcdStore:
                 await client.status()
             except aetcd.ClientError as exc:
                 failures.append(f"{host}:{port}: {exc or type(exc).__name__}")
-                await client.close()
+                self._close_later(client)
                 continue
             self._client, self._next = client, index
             return client
@@ -102,6 +106,13 @@ class EtcdStore:
         client = await self._connected()
         try:
             return await op(client)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # the caller is being cancelled (a timeout, a shutdown)
+            # Nobody cancelled us: grpc ends the calls of a channel that another call's
+            # failure closed (below) with CancelledError. That is this call failing too.
+            raise StoreUnavailable(f"{what}: the connection to etcd was closed") from None
         except aetcd.ClientError as exc:
             if _lease_missing(exc):
                 raise LeaseGone(f"{what}: etcd no longer knows the lease") from exc
@@ -110,8 +121,22 @@ class EtcdStore:
             if self._client is client:
                 self._client = None
                 self._next += 1
-            await client.close()
+            self._close_later(client)
             raise StoreUnavailable(f"{what}: etcd did not answer ({exc!r})") from exc
+
+    def _close_later(self, client: aetcd.Client) -> None:
+        # Not awaited here: closing shuts the client's watcher down, which can wait on an
+        # unreachable etcd and swallows a cancellation on the way, so a caller bounded by a
+        # timeout (the lease keeper) would wait with it.
+        task = asyncio.get_running_loop().create_task(self._close_quietly(client))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def _close_quietly(self, client: aetcd.Client) -> None:
+        try:
+            await asyncio.wait_for(client.close(), CLOSE_TIMEOUT)
+        except Exception as exc:
+            log.debug("closing an etcd connection failed: %r", exc)
 
     # --- leases and nodes ---------------------------------------------------------------
 
@@ -276,7 +301,16 @@ class EtcdStore:
                     0 if deleted else int(event.kv.create_revision),
                     0 if deleted else int(event.kv.lease),
                 )
+            # A watch has no end of its own: this one's connection was closed under it (a
+            # failed call on the shared client), and changes from now on would be missed.
+            raise StoreUnavailable("watch cluster: the watch ended with its connection")
         except aetcd.ClientError as exc:
             raise StoreUnavailable(f"watch cluster: the watch broke ({exc!r})") from exc
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise
+            # As in _call: the channel was closed under the watch.
+            raise StoreUnavailable("watch cluster: the connection to etcd was closed") from None
         finally:
             await watch.cancel()
