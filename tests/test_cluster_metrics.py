@@ -24,7 +24,7 @@ def scrape(stats: ClusterStats) -> str:
 
 def test_the_families_carry_what_the_node_counted() -> None:
     stats = ClusterStats()
-    stats.set_view(nodes=3, owned=7)
+    stats.set_view(nodes=3, owned=7, unowned=2)
     stats.fenced()
     stats.moved(MoveReason.PLACEMENT)
     stats.moved(MoveReason.PLACEMENT)
@@ -34,6 +34,7 @@ def test_the_families_carry_what_the_node_counted() -> None:
     families = {f.name: f for f in text_string_to_metric_families(scrape(stats))}
     assert families["wasup_cluster_nodes"].samples[0].value == 3
     assert families["wasup_cluster_owned_instances"].samples[0].value == 7
+    assert families["wasup_cluster_unowned_instances"].samples[0].value == 2
     assert families["wasup_cluster_fenced"].type == "counter"
     assert families["wasup_cluster_fenced"].samples[0].value == 1
     moves = {

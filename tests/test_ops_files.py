@@ -22,6 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from actors.lifecycle import State
 from actors.status import StatusBoard
 from actors.usage import Usage
+from supervisor.cluster import ClusterStats, register_cluster_metrics
 from supervisor.metrics import BuildInfo, register_metrics
 from supervisor.settings import SupervisionConfig
 from supervisor.webhooks import WebhookCollector, Webhooks, WebhookTarget
@@ -67,12 +68,28 @@ WEBHOOK_METRICS = frozenset(
         "wasup_webhook_delivery_seconds",
     }
 )
+#: Cluster mode's metrics (docs/cluster.md), exported by a node of a cluster.
+CLUSTER_METRICS = frozenset(
+    {
+        "wasup_cluster_nodes",
+        "wasup_cluster_owned_instances",
+        "wasup_cluster_unowned_instances",
+        "wasup_cluster_fenced_total",
+        "wasup_cluster_moves_total",
+        "wasup_cluster_lease_renew_seconds",
+    }
+)
 HISTOGRAMS = frozenset(
-    {"wasup_qr_ready_seconds", "wasup_browser_launch_seconds", "wasup_webhook_delivery_seconds"}
+    {
+        "wasup_qr_ready_seconds",
+        "wasup_browser_launch_seconds",
+        "wasup_webhook_delivery_seconds",
+        "wasup_cluster_lease_renew_seconds",
+    }
 )
 #: Series names a query may use: plain metrics, histogram series, and Prometheus' own ``up``.
 QUERYABLE = (
-    ((DESIGN_METRICS | WEBHOOK_METRICS) - HISTOGRAMS)
+    ((DESIGN_METRICS | WEBHOOK_METRICS | CLUSTER_METRICS) - HISTOGRAMS)
     | {h + suffix for h in HISTOGRAMS for suffix in ("_bucket", "_sum", "_count")}
     | {"up"}
     # Not in the metrics list of docs/design.md (docs/http.md lists them): screen fidelity.
@@ -126,6 +143,7 @@ def test_the_exporter_serves_every_queried_metric() -> None:
     register_metrics(registry, board, BuildInfo("0", "0", "0"), process=False)
     hooks = Webhooks([WebhookTarget("gw", "http://127.0.0.1:1/", ("whsec_x",))], Path("."), board)
     registry.register(WebhookCollector(hooks))
+    register_cluster_metrics(registry, ClusterStats())
     text = generate_latest(registry).decode()
     exported = {
         sample.name for family in text_string_to_metric_families(text) for sample in family.samples
@@ -332,6 +350,8 @@ def test_alert_rules_are_complete() -> None:
         "WasupRestartStormFleet",
         "WasupWebhookBacklog",
         "WasupInstanceMemoryRestarts",
+        "WasupClusterNodeFenced",
+        "WasupClusterInstancesWithoutOwner",
     }
     for rule in rules:
         name = rule["alert"]

@@ -178,7 +178,8 @@ class Coordinator:
                 await self._claim(move, snapshot)
             else:
                 await self._release(move.instance_id, move.reason)
-        self._stats.set_view(len(snapshot.nodes), len(self._owned))
+        unowned = len(snapshot.instances.keys() - snapshot.owners.keys())
+        self._stats.set_view(len(snapshot.nodes), len(self._owned), unowned)
         return snapshot
 
     async def _drop_lost(self, snapshot: Snapshot) -> None:

@@ -4,7 +4,8 @@ The lease keeper and the claim loop write into one :class:`ClusterStats`; the co
 it on each scrape, over whatever registry it is given (``/metrics`` already has one). Names
 follow issue 14: ``wasup_cluster_nodes``, ``wasup_cluster_owned_instances``,
 ``wasup_cluster_lease_renew_seconds`` (a histogram, without ``instance_id``),
-``wasup_cluster_fenced_total`` and ``wasup_cluster_moves_total{reason}``.
+``wasup_cluster_fenced_total`` and ``wasup_cluster_moves_total{reason}``, plus
+``wasup_cluster_unowned_instances`` for the alert on instances that no node runs.
 """
 
 from __future__ import annotations
@@ -35,15 +36,17 @@ class ClusterStats:
         self._lock = threading.Lock()
         self._nodes = 0
         self._owned = 0
+        self._unowned = 0
         self._fenced = 0
         self._moves = dict.fromkeys(MoveReason, 0)
         self.renew_seconds = Histogram(RENEW_BUCKETS)
         """Latency of successful lease renewals."""
 
-    def set_view(self, nodes: int, owned: int) -> None:
-        """The live nodes and the instances this node owns, after each change."""
+    def set_view(self, nodes: int, owned: int, unowned: int = 0) -> None:
+        """The live nodes, the instances this node owns and the cluster's instances that no
+        node owns, after each change."""
         with self._lock:
-            self._nodes, self._owned = nodes, owned
+            self._nodes, self._owned, self._unowned = nodes, owned, unowned
 
     def fenced(self) -> None:
         """The node fenced itself once more."""
@@ -55,10 +58,10 @@ class ClusterStats:
         with self._lock:
             self._moves[reason] += 1
 
-    def snapshot(self) -> tuple[int, int, int, dict[MoveReason, int]]:
-        """Nodes, owned, fenced count, moves by reason."""
+    def snapshot(self) -> tuple[int, int, int, dict[MoveReason, int], int]:
+        """Nodes, owned, fenced count, moves by reason, unowned."""
         with self._lock:
-            return self._nodes, self._owned, self._fenced, dict(self._moves)
+            return self._nodes, self._owned, self._fenced, dict(self._moves), self._unowned
 
 
 class ClusterCollector(Collector):
@@ -68,12 +71,17 @@ class ClusterCollector(Collector):
         self._stats = stats
 
     def collect(self) -> Iterable[Metric]:
-        nodes, owned, fenced, moves = self._stats.snapshot()
+        nodes, owned, fenced, moves, unowned = self._stats.snapshot()
         yield GaugeMetricFamily(
             "wasup_cluster_nodes", "Live nodes registered in the cluster", value=nodes
         )
         yield GaugeMetricFamily(
             "wasup_cluster_owned_instances", "Instances this node owns", value=owned
+        )
+        yield GaugeMetricFamily(
+            "wasup_cluster_unowned_instances",
+            "Instances in the cluster's list that no node owns, as this node last saw etcd",
+            value=unowned,
         )
         yield CounterMetricFamily(
             "wasup_cluster_fenced",
