@@ -275,6 +275,22 @@ def test_status_table_columns() -> None:
     assert row[5].startswith("browser crashed: xxx") and row[5].endswith("…")
     assert len(row[5]) == 60
     assert lines[-1] == "2 instances: 1 backoff, 1 qr"
+    assert "NODE" not in lines[0], "standalone: no node column"
+
+
+def test_status_table_shows_the_node_in_cluster_mode() -> None:
+    now = 1_000_000.0
+    table = status_table(
+        [
+            {"id": "a", "state": "connected", "node": "host-a", "since": now - 60, "attempts": 0},
+            {"id": "b", "state": "stopped", "node": None, "since": 0.0, "last_error": "fenced"},
+        ],
+        now,
+    )
+    lines = table.splitlines()
+    assert lines[0].split()[:3] == ["ID", "STATE", "NODE"]
+    assert lines[1].split()[:4] == ["a", "connected", "host-a", "1m"]
+    assert lines[2].split()[:3] == ["b", "stopped", "-"]
 
 
 def test_a_busy_daemon_names_when_to_retry() -> None:

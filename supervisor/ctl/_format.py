@@ -10,27 +10,33 @@ ERROR_WIDTH = 60
 
 
 def status_table(instances: Sequence[Mapping[str, Any]], now: float) -> str:
-    """The ``status`` table; times relative to ``now`` (the daemon's clock, not ours)."""
+    """The ``status`` table; times relative to ``now`` (the daemon's clock, not ours).
+
+    In cluster mode (entries carry ``node``) a NODE column says which node runs each one.
+    """
     if not instances:
         return "no instances"
-    header = ("ID", "STATE", "SINCE", "ATTEMPTS", "NEXT IN", "LAST ERROR")
-    rows = [header]
+    cluster = any("node" in item for item in instances)
+    header = ("ID", "STATE", *(("NODE",) if cluster else ()), "SINCE", "ATTEMPTS", "NEXT IN")
+    rows = [(*header, "LAST ERROR")]
     counts: dict[str, int] = {}
     for item in instances:
         state = str(item.get("state", "?"))
         counts[state] = counts.get(state, 0) + 1
         since, next_at = item.get("since"), item.get("next_attempt")
+        node = (str(item.get("node") or "-"),) if cluster else ()
         rows.append(
             (
                 str(item.get("id", "?")),
                 state,
+                *node,
                 age(now - since) if isinstance(since, int | float) else "-",
                 str(item.get("attempts", "-")),
                 _next_in(next_at - now) if isinstance(next_at, int | float) else "-",
                 _truncate(item.get("last_error")),
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = [
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
         + "  "
