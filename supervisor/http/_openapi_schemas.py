@@ -43,6 +43,10 @@ _SCHEMAS: dict[str, Any] = {
             "qr_since": _EPOCH,
             "pairing_code": {"type": ["string", "null"]},
             "last_connected": _EPOCH,
+            "node": {
+                "type": ["string", "null"],
+                "description": "cluster mode only: the node that runs it; null when none does",
+            },
             "resources": {
                 "type": ["object", "null"],
                 "description": "the browser tree at the last sample; null without a browser",
