@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 python=${PYTHON:-python3}
-apt_packages=(chromium libzbar0 prometheus systemd systemd-container mmdebstrap tinyproxy etcd-server)
+apt_packages=(chromium libzbar0 prometheus systemd systemd-container mmdebstrap tinyproxy etcd-server openssl)
 # Debian's own python3 makes virtualenvs only with python3-venv installed.
 "$python" -c 'import ensurepip, venv' 2>/dev/null || apt_packages+=(python3-venv)
 missing=()

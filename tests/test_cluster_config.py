@@ -44,6 +44,26 @@ def test_without_the_key_the_daemon_is_standalone() -> None:
         assert config.profiles == Path("/var/lib/wasup/profiles")
 
 
+def test_tls_and_authentication_keys() -> None:
+    text = """
+state_dir: /s
+cluster:
+  etcd: [https://e1:2379, https://e2:2379]
+  advertise_url: http://a:8080
+  profile_dir: /p
+  ca_file: pki/ca.crt
+  cert_file: pki/node.crt
+  key_file: pki/node.key
+  username: wasup
+  password_file: etcd-password
+"""
+    cluster = parse_config(text, SOURCE).cluster
+    assert cluster is not None and cluster.tls
+    assert cluster.ca_file == Path("/etc/wasup/pki/ca.crt")
+    assert cluster.key_file == Path("/etc/wasup/pki/node.key")
+    assert (cluster.username, cluster.password_file) == ("wasup", Path("/etc/wasup/etcd-password"))
+
+
 def test_defaults_and_relative_paths() -> None:
     text = """
 state_dir: state
@@ -87,6 +107,26 @@ cluster:
         (
             "  etcd: [http://e:2379]\n  advertise_url: ftp://a\n  profile_dir: /p\n",
             "cluster.advertise_url: 'ftp://a' is not an http(s) URL",
+        ),
+        (
+            "  etcd: [http://e:2379, https://f:2379]\n  advertise_url: http://a\n"
+            "  profile_dir: /p\n",
+            "cluster.etcd: use https:// for every URL or for none",
+        ),
+        (
+            "  etcd: [http://e:2379]\n  advertise_url: http://a\n  profile_dir: /p\n"
+            "  ca_file: /ca.crt\n",
+            "cluster.ca_file: needs https:// URLs in cluster.etcd",
+        ),
+        (
+            "  etcd: [https://e:2379]\n  advertise_url: http://a\n  profile_dir: /p\n"
+            "  cert_file: /c.crt\n",
+            "cluster.cert_file and cluster.key_file go together",
+        ),
+        (
+            "  etcd: [http://e:2379]\n  advertise_url: http://a\n  profile_dir: /p\n"
+            "  username: root\n",
+            "cluster.username and cluster.password_file go together",
         ),
     ],
 )

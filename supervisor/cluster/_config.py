@@ -50,6 +50,16 @@ class ClusterConfig:
     """Seconds an instance may stay without an owner before any node with room claims it."""
     handover_interval: float = 30.0
     """Least seconds between two hand-overs started by this node (one runs at a time)."""
+    ca_file: Path | None = None
+    """CA bundle that signs etcd's server certificates (https URLs; None: the system's)."""
+    cert_file: Path | None = None
+    """This node's client certificate, for an etcd that checks clients (with ``key_file``)."""
+    key_file: Path | None = None
+    """The private key of ``cert_file``."""
+    username: str | None = None
+    """etcd user (etcd's authentication), with ``password_file``."""
+    password_file: Path | None = None
+    """File holding that user's password (read at each connection, never logged)."""
     test_only_disable_fencing: bool = False
     """Tests only (the negative control): run no fence process, so nothing kills this
     node's browsers when its lease may have expired. Never set it in production."""
@@ -57,8 +67,16 @@ class ClusterConfig:
     def __post_init__(self) -> None:
         if not self.etcd:
             raise ConfigError("cluster.etcd: give at least one etcd URL (http://host:2379)")
-        for url in self.etcd:
-            _etcd_url(url)
+        schemes = {_etcd_url(url)[0] for url in self.etcd}
+        if len(schemes) > 1:
+            raise ConfigError("cluster.etcd: use https:// for every URL or for none")
+        for key in ("ca_file", "cert_file", "key_file"):
+            if getattr(self, key) is not None and not self.tls:
+                raise ConfigError(f"cluster.{key}: needs https:// URLs in cluster.etcd")
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ConfigError("cluster.cert_file and cluster.key_file go together")
+        if (self.username is None) != (self.password_file is None):
+            raise ConfigError("cluster.username and cluster.password_file go together")
         if _NAME.fullmatch(self.name) is None:
             raise ConfigError(f"cluster.name: {self.name!r} is not {_NAME_RULE}")
         if _NAME.fullmatch(self.node_id) is None:
@@ -90,25 +108,31 @@ class ClusterConfig:
         return f"/wasup/{self.name}/"
 
     @property
+    def tls(self) -> bool:
+        """Whether the etcd URLs are https (every one is, or none)."""
+        return self.etcd[0].startswith("https://")
+
+    @property
     def fence_after(self) -> float:
         """Seconds after a successful renewal at which the fence acts."""
         return self.lease_ttl - self.fence_margin
 
 
-def _etcd_url(url: str) -> tuple[str, int]:
+def _etcd_url(url: str) -> tuple[str, str, int]:
     parts = urlsplit(url)
     try:
         port = parts.port
     except ValueError:
         port = None
-    if parts.scheme != "http" or not parts.hostname or port is None or parts.path not in ("", "/"):
+    scheme_ok = parts.scheme in ("http", "https")
+    if not scheme_ok or not parts.hostname or port is None or parts.path not in ("", "/"):
         raise ConfigError(
             f"cluster.etcd: {url!r} is not an etcd client URL like http://10.0.0.5:2379 "
-            "(plain http with a host and a port; TLS is not supported yet)"
+            "(http or https with a host and a port)"
         )
-    return parts.hostname, port
+    return parts.scheme, parts.hostname, port
 
 
 def etcd_endpoints(cfg: ClusterConfig) -> list[tuple[str, int]]:
     """The (host, port) pairs of ``cfg.etcd``, in order."""
-    return [_etcd_url(url) for url in cfg.etcd]
+    return [_etcd_url(url)[1:] for url in cfg.etcd]

@@ -40,6 +40,11 @@ def parse_cluster(node: object, at: r.At, base: Path) -> ClusterConfig | None:
         "profile_dir": r.path(base),
         "unowned_grace": r.duration(positive=False),
         "handover_interval": r.duration(positive=False),
+        "ca_file": r.path(base),
+        "cert_file": r.path(base),
+        "key_file": r.path(base),
+        "username": r.text,
+        "password_file": r.path(base),
         "test_only_disable_fencing": r.boolean,
     }
     values: dict[str, Any] = r.record(node, at, spec)

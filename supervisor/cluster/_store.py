@@ -31,6 +31,7 @@ from supervisor.cluster._records import (
     entry_from_bytes,
     entry_to_bytes,
 )
+from supervisor.cluster._tls import SecureClient, load_secrets
 
 log = logging.getLogger("wasup.cluster.store")
 
@@ -62,6 +63,7 @@ class EtcdStore:
         # the lease is running out.
         self._timeout = request_timeout or max(cfg.fence_after / 3, 0.5)
         self._client: aetcd.Client | None = None
+        self._secrets = load_secrets(cfg)
         # The keeper, the claim loop and the watch share one store: one connect at a time.
         self._connecting = asyncio.Lock()
         self._closing: set[asyncio.Task[None]] = set()
@@ -90,7 +92,7 @@ class EtcdStore:
         for offset in range(len(self._endpoints)):
             index = (self._next + offset) % len(self._endpoints)
             host, port = self._endpoints[index]
-            client = aetcd.Client(host=host, port=port, timeout=self._timeout)
+            client = self._new_client(host, port)
             try:
                 await client.connect()
                 await client.status()
@@ -123,6 +125,15 @@ class EtcdStore:
                 self._next += 1
             self._close_later(client)
             raise StoreUnavailable(f"{what}: etcd did not answer ({exc!r})") from exc
+
+    def _new_client(self, host: str, port: int) -> aetcd.Client:
+        secrets = self._secrets
+        # aetcd counts its timeout in (float) seconds, whatever its annotation says.
+        timeout: Any = self._timeout
+        auth = {"username": secrets.username, "password": secrets.password()}
+        if secrets.credentials is None:
+            return aetcd.Client(host=host, port=port, timeout=timeout, **auth)
+        return SecureClient(secrets.credentials, host=host, port=port, timeout=timeout, **auth)
 
     def _close_later(self, client: aetcd.Client) -> None:
         # Not awaited here: closing shuts the client's watcher down, which can wait on an
