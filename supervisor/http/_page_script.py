@@ -247,8 +247,9 @@ SCRIPT = r"""
     c.error.hidden = !st.last_error || st.state === "connected";
     const r = st.counters.restarts;
     const restarts = Object.values(r).reduce((a, b) => a + b, 0);
+    const node = st.node || c.node;
     c.meta.textContent = "attempts " + st.attempts + " \u00b7 restarts " + restarts +
-      " \u00b7 conflicts " + st.counters.conflicts;
+      " \u00b7 conflicts " + st.counters.conflicts + (node ? " \u00b7 node " + node : "");
     const res = st.resources;
     c.res.textContent = res ? "memory " + mib(res.memory_bytes) + " \u00b7 CPU " +
       span(res.cpu_seconds) + " \u00b7 " + res.processes + " processes" : "";
@@ -291,8 +292,33 @@ SCRIPT = r"""
     $("keymsg").textContent = message || "";
     $("key").focus();
   }
+  // Cluster mode: the others' instances come from the list (their QR is on their node).
+  const local = new Set();
+  async function pollCluster() {
+    let data;
+    try {
+      data = await (await fetch("/v1/instances", { headers: authHeaders() })).json();
+    } catch (err) {
+      return;
+    }
+    if (!Array.isArray(data.instances)) return;
+    if (!data.instances.some((st) => "node" in st)) return;  // standalone
+    const remote = new Set();
+    for (const st of data.instances) {
+      const own = cards.get(st.id);
+      if (own) own.node = st.node;
+      if (local.has(st.id)) continue;
+      remote.add(st.id);
+      render({ ...st, qr_available: false });
+    }
+    for (const id of [...cards.keys()]) if (!local.has(id) && !remote.has(id)) drop(id);
+  }
   function handle(kind, data) {
+    if (kind !== "snapshot" && data.instance_id) local.add(data.instance_id);
+    if (kind === "removed") local.delete(data.instance_id);
     if (kind === "snapshot") {
+      local.clear();
+      data.instances.forEach((st) => local.add(st.id));
       const seen = new Set(data.instances.map((st) => st.id));
       for (const id of [...cards.keys()]) if (!seen.has(id)) drop(id);
       data.instances.forEach(render);
@@ -371,6 +397,7 @@ SCRIPT = r"""
     askKey("");
   });
   setInterval(() => { for (const c of cards.values()) tick(c); }, 1000);
+  setInterval(pollCluster, 5000);
   connect();
 })();
 """
