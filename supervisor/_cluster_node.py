@@ -236,10 +236,13 @@ class ClusterNode:
             await asyncio.to_thread(old.kill)
         while self._fence is None:
             try:
-                self._fence = await asyncio.to_thread(FenceProcess.start)
+                fence = await asyncio.to_thread(FenceProcess.start)
             except (ClusterError, OSError) as exc:
                 log.error("cluster: cannot start a fence process (%s); retrying", exc)
                 await asyncio.sleep(IMPORT_RETRY[1])
+                continue
+            self._fence = fence
+            log.info("fence process running (pid %d)", fence.pid)
 
     async def _import_then_follow(self, entries: list[dict[str, Any]]) -> None:
         assert self._coordinator is not None

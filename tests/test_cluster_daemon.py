@@ -8,6 +8,7 @@ follows a redirected QR fetch to the owner, which launches one real Chromium.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import urllib.error
@@ -141,6 +142,24 @@ def test_a_node_cut_off_from_etcd_fences_shows_why_and_claims_again(
         node.wait_message("owned (token", "i1", timeout=30, nth=2)
         status, body, _ = call(f"{node.url}/v1/instances/i1")
         assert status == 200 and body["node"] == "a" and body["last_error"] is None
+
+
+def test_a_node_whose_fence_process_dies_fences_and_starts_a_new_one(
+    etcd: Etcd, tmp_path: Path
+) -> None:
+    with running_nodes(tmp_path, [etcd.url], ["a"], instances=["i1"]) as nodes:
+        node = nodes["a"]
+        node.wait_message("owned (token", "i1", timeout=30)
+        started = node.wait_log(lambda e: "fence process running" in e["message"], "a fence")
+        fence = int(started["message"].rsplit("pid ", 1)[1].rstrip(")"))
+        os.kill(fence, signal.SIGKILL)
+        node.wait_message("the fence process is gone", timeout=30)
+        node.wait_message("stopping: fenced", "i1", timeout=30)
+        again = node.wait_log(
+            lambda e: "fence process running" in e["message"], "a new fence", nth=2
+        )
+        assert again["message"] != started["message"]
+        node.wait_message("owned (token", "i1", timeout=30, nth=2)
 
 
 @pytest.mark.browser
