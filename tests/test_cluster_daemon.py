@@ -13,6 +13,8 @@ import signal
 import subprocess
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -122,12 +124,18 @@ def test_any_node_lists_the_cluster_redirects_to_owners_and_edits_the_list(
         assert f"wasup_cluster_owned_instances {float(owned_by_a)}" in metrics
 
 
+@contextmanager
+def one_node(etcd: Etcd, tmp_path: Path) -> Iterator[Node]:
+    """Node ``a`` alone, once it owns its one instance ``i1``."""
+    with running_nodes(tmp_path, [etcd.url], ["a"], instances=["i1"]) as nodes:
+        nodes["a"].wait_message("owned (token", "i1", timeout=30)
+        yield nodes["a"]
+
+
 def test_a_node_cut_off_from_etcd_fences_shows_why_and_claims_again(
     etcd: Etcd, tmp_path: Path
 ) -> None:
-    with running_nodes(tmp_path, [etcd.url], ["a"], instances=["i1"]) as nodes:
-        node = nodes["a"]
-        node.wait_message("owned (token", "i1", timeout=30)
+    with one_node(etcd, tmp_path) as node:
         etcd.proc.send_signal(signal.SIGSTOP)  # every request now hangs
         try:
             node.wait_message("stopping: fenced", "i1", timeout=30)
@@ -147,9 +155,7 @@ def test_a_node_cut_off_from_etcd_fences_shows_why_and_claims_again(
 def test_a_node_whose_fence_process_dies_fences_and_starts_a_new_one(
     etcd: Etcd, tmp_path: Path
 ) -> None:
-    with running_nodes(tmp_path, [etcd.url], ["a"], instances=["i1"]) as nodes:
-        node = nodes["a"]
-        node.wait_message("owned (token", "i1", timeout=30)
+    with one_node(etcd, tmp_path) as node:
         started = node.wait_log(lambda e: "fence process running" in e["message"], "a fence")
         fence = int(started["message"].rsplit("pid ", 1)[1].rstrip(")"))
         os.kill(fence, signal.SIGKILL)

@@ -92,13 +92,28 @@ def _config(url: str, tmp_path: Path, **secure: object) -> ClusterConfig:
     )
 
 
-async def _works(store: EtcdStore) -> None:
-    lease = await store.grant_lease()
-    ownership = await store.claim("i1", lease)
-    assert ownership is not None and ownership.token > 0
-    snapshot = await store.snapshot()
-    assert snapshot.owners["i1"].node_id == "a"
-    await store.revoke(lease)
+async def _works(cfg: ClusterConfig) -> None:
+    """A lease, a claim and a read, through a store made from ``cfg``."""
+    store = EtcdStore(cfg, request_timeout=5.0)
+    try:
+        lease = await store.grant_lease()
+        ownership = await store.claim("i1", lease)
+        assert ownership is not None and ownership.token > 0
+        snapshot = await store.snapshot()
+        assert snapshot.owners["i1"].node_id == "a"
+        await store.revoke(lease)
+    finally:
+        await store.close()
+
+
+async def _refused(cfg: ClusterConfig) -> None:
+    """The negative control: etcd turns a store made from ``cfg`` away."""
+    store = EtcdStore(cfg, request_timeout=2.0)
+    try:
+        with pytest.raises(StoreUnavailable):
+            await store.grant_lease()
+    finally:
+        await store.close()
 
 
 async def test_tls_with_a_client_certificate(certs: Path, tmp_path: Path) -> None:
@@ -110,53 +125,19 @@ async def test_tls_with_a_client_certificate(certs: Path, tmp_path: Path) -> Non
     ]
     with _etcd(tmp_path / "etcd", "https", tls) as server:
         url = f"https://127.0.0.1:{server.port}"
-        store = EtcdStore(
-            _config(
-                url,
-                tmp_path,
-                ca_file=certs / "ca.crt",
-                cert_file=certs / "client.crt",
-                key_file=certs / "client.key",
-            ),
-            request_timeout=5.0,
-        )
-        try:
-            await _works(store)
-        finally:
-            await store.close()
-        # Negative control: the same server refuses a client without a certificate.
-        bare = EtcdStore(_config(url, tmp_path, ca_file=certs / "ca.crt"), request_timeout=2.0)
-        try:
-            with pytest.raises(StoreUnavailable):
-                await bare.grant_lease()
-        finally:
-            await bare.close()
+        ca, cert, key = certs / "ca.crt", certs / "client.crt", certs / "client.key"
+        await _works(_config(url, tmp_path, ca_file=ca, cert_file=cert, key_file=key))
+        await _refused(_config(url, tmp_path, ca_file=ca))  # no client certificate
 
 
 async def test_authentication_with_a_password_file(tmp_path: Path) -> None:
     with _etcd(tmp_path / "etcd", "http", []) as server:
         await _enable_auth(server.port, "s3cret")
-        good = tmp_path / "password"
+        good, wrong = tmp_path / "password", tmp_path / "wrong"
         good.write_text("s3cret\n")
-        store = EtcdStore(
-            _config(server.url, tmp_path, username="root", password_file=good),
-            request_timeout=5.0,
-        )
-        try:
-            await _works(store)
-        finally:
-            await store.close()
-        wrong = tmp_path / "wrong"
         wrong.write_text("nope\n")
-        refused = EtcdStore(
-            _config(server.url, tmp_path, username="root", password_file=wrong),
-            request_timeout=2.0,
-        )
-        try:
-            with pytest.raises(StoreUnavailable):
-                await refused.grant_lease()
-        finally:
-            await refused.close()
+        await _works(_config(server.url, tmp_path, username="root", password_file=good))
+        await _refused(_config(server.url, tmp_path, username="root", password_file=wrong))
 
 
 async def _enable_auth(port: int, password: str) -> None:
