@@ -126,7 +126,12 @@ class RootHost:
         async with self._serial:
             self._owned[iid] = ownership
             self._fenced.pop(iid, None)
-            await asyncio.to_thread(self._replace, config)
+            try:
+                await asyncio.to_thread(self._replace, config)
+            except Exception:
+                # The owner key stays ours; the log and the list say it does not run.
+                log.exception("owned, but the supervisor did not take it", extra=about(iid))
+                return
         log.info("owned (token %d); starting", ownership.token, extra=about(iid))
 
     async def stop(self, instance_id: str) -> None:

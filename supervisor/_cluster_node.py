@@ -135,9 +135,12 @@ class ClusterNode:
         return ClusterControl(local, self, lambda: self._driver.loop)
 
     def reload(self, instances: tuple[InstanceConfig, ...]) -> None:
-        """SIGHUP: add the file's instances that the cluster's list lacks (main thread)."""
+        """SIGHUP: add the file's instances that the cluster's list lacks (main thread).
+
+        Not waited for: the import retries until etcd answers, and a reload must not block.
+        """
         entries = [instance_json(c) for c in instances]
-        self._driver.submit(self.import_entries(entries)).result(timeout=60)
+        self._driver.submit(self.import_entries(entries))
 
     def _parse(self, entry: Mapping[str, Any]) -> InstanceConfig:
         """An entry of the cluster's list, checked as the file's instances are, resolved."""
@@ -228,6 +231,12 @@ class ClusterNode:
                 self.stats.fenced()
                 coordinator.on_fence()
                 await self._restart_fence()
+            except Exception:
+                # A bug must not leave the node believing it holds a lease nobody renews.
+                log.exception("cluster: the lease keeper failed; fencing and starting over")
+                self.stats.fenced()
+                coordinator.on_fence()
+                await asyncio.sleep(IMPORT_RETRY[0])
 
     async def _restart_fence(self) -> None:
         old = self._fence
@@ -247,7 +256,12 @@ class ClusterNode:
     async def _import_then_follow(self, entries: list[dict[str, Any]]) -> None:
         assert self._coordinator is not None
         await self.import_entries(entries)
-        await self._coordinator.run()
+        while True:
+            try:
+                await self._coordinator.run()
+            except Exception:
+                log.exception("cluster: the claim loop failed; reading etcd again")
+                await asyncio.sleep(IMPORT_RETRY[1])
 
     async def import_entries(self, entries: list[dict[str, Any]]) -> None:
         """Add the config file's instances to the cluster's list where absent; retries."""
