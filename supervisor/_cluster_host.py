@@ -30,6 +30,7 @@ import pykka
 
 from actors.errors import UnknownInstance, WasupError
 from actors.logs import about
+from actors.procs import kill_profile_processes
 from supervisor._messages import Add, Remove
 from supervisor.cluster import (
     ClusterConfig,
@@ -199,8 +200,11 @@ class RootHost:
         self._supervised.add(config.id)
 
     def _remove(self, instance_id: str) -> None:
-        if instance_id not in self._supervised:
-            return
-        with contextlib.suppress(UnknownInstance):
-            self._root.ask(Remove(instance_id), block=True, timeout=self._timeout)
-        self._supervised.discard(instance_id)
+        if instance_id in self._supervised:
+            with contextlib.suppress(UnknownInstance):
+                self._root.ask(Remove(instance_id), block=True, timeout=self._timeout)
+            self._supervised.discard(instance_id)
+        # The root gives up waiting on a close that hangs and lets it go on; another node
+        # may own the instance as soon as we return, so nothing of it may live on.
+        if kill_profile_processes(self.profile(instance_id)):
+            log.warning("killed what was left of its browser", extra=about(instance_id))
