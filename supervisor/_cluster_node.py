@@ -28,6 +28,7 @@ import pykka
 from prometheus_client import CollectorRegistry
 
 from actors.driver import Driver
+from actors.procs import kill_profiles
 from actors.status import Change, StatusBoard
 from supervisor._bridge import SupervisorControl
 from supervisor._cluster_control import ClusterControl
@@ -185,8 +186,24 @@ class ClusterNode:
     # -- the fence, whichever process it is now ------------------------------------------------
 
     def extend(self, deadline: float) -> None:
-        """Move the fence deadline (the keeper calls it after each renewal)."""
-        self._current_fence().extend(deadline)
+        """Move the fence deadline (the keeper calls it after each renewal).
+
+        If the fence is gone, do its job first: the keeper gives the lease up next, and the
+        owner keys must not go while this node's browsers live.
+        """
+        try:
+            self._current_fence().extend(deadline)
+        except FenceGone:
+            self._fence_lost()
+            raise
+
+    def _fence_lost(self) -> None:
+        assert self._host is not None and self._coordinator is not None
+        host = self._host
+        killed = kill_profiles(host.profile(iid) for iid in host.owned)
+        log.error("cluster: the fence process is gone; killed %d browser processes", killed)
+        self.stats.fenced()
+        self._coordinator.on_fence()
 
     def watch(self, profile_dir: Path) -> None:
         """Have the fence kill this profile's browser when fencing."""
@@ -194,7 +211,8 @@ class ClusterNode:
 
     def unwatch(self, profile_dir: Path) -> None:
         """The profile's browser closed and the node let the instance go."""
-        self._current_fence().unwatch(profile_dir)
+        if self._fence is not None:  # a fence being replaced: the new one watches nothing
+            self._fence.unwatch(profile_dir)
 
     def _current_fence(self) -> FenceProcess | _NoFence:
         if self._fence is None:
@@ -225,11 +243,9 @@ class ClusterNode:
             try:
                 await self._keeper.run()
             except FenceGone as exc:
-                # Without its fence the node cannot be safe: fence (the keeper revoked the
-                # lease on its way out), start a new fence, then take a new lease.
-                log.error("cluster: the fence process is gone (%s); fencing", exc)
-                self.stats.fenced()
-                coordinator.on_fence()
+                # The node fenced itself (extend) and the keeper gave the lease up: start a
+                # new fence, then take a new lease.
+                log.error("cluster: %s; starting a new fence", exc)
                 await self._restart_fence()
             except Exception:
                 # A bug must not leave the node believing it holds a lease nobody renews.
@@ -280,6 +296,13 @@ class ClusterNode:
             return
 
     def _seen(self, snapshot: Snapshot) -> None:
+        if self._snapshot is None:
+            log.info(
+                "cluster: following etcd from revision %d (%d nodes, %d instances)",
+                snapshot.revision,
+                len(snapshot.nodes),
+                len(snapshot.instances),
+            )
         self._snapshot = snapshot
 
     def _mark(self, instance_id: str) -> None:

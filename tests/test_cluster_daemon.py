@@ -124,6 +124,19 @@ def test_any_node_lists_the_cluster_redirects_to_owners_and_edits_the_list(
         assert f"wasup_cluster_owned_instances {float(owned_by_a)}" in metrics
 
 
+def test_an_instance_no_node_can_run_is_listed_unowned_and_answers_503(
+    etcd: Etcd, tmp_path: Path
+) -> None:
+    with running_nodes(tmp_path, [etcd.url], ["a"], instances=["i1"], capacity=0) as nodes:
+        node = nodes["a"]
+        node.wait_message("following etcd")  # its first read, after the import
+        status, body, headers = call(f"{node.url}/v1/instances/i1/qr?format=json")
+        assert status == 503 and headers["Retry-After"] == "5", body
+        assert nodes_by_id(node) == {"i1": None}
+        status, metrics, _ = call(f"{node.url}/metrics")
+        assert "wasup_cluster_unowned_instances 1.0" in metrics
+
+
 @contextmanager
 def one_node(etcd: Etcd, tmp_path: Path) -> Iterator[Node]:
     """Node ``a`` alone, once it owns its one instance ``i1``."""
@@ -159,7 +172,7 @@ def test_a_node_whose_fence_process_dies_fences_and_starts_a_new_one(
         started = node.wait_log(lambda e: "fence process running" in e["message"], "a fence")
         fence = int(started["message"].rsplit("pid ", 1)[1].rstrip(")"))
         os.kill(fence, signal.SIGKILL)
-        node.wait_message("the fence process is gone", timeout=30)
+        node.wait_message("the fence process is gone; killed", timeout=30)
         node.wait_message("stopping: fenced", "i1", timeout=30)
         again = node.wait_log(
             lambda e: "fence process running" in e["message"], "a new fence", nth=2
