@@ -158,7 +158,9 @@ async def test_a_deposed_owner_can_neither_write_status_nor_delete_the_new_key(
     assert snapshot.status["sales"] == status, "the stale owner's write did not land"
     assert await b.write_status(new, StatusRecord("qr", 3.0, "b", True))
     assert await b.release(new)
-    assert "sales" not in (await b.snapshot()).owners
+    released = await b.snapshot()
+    assert "sales" not in released.owners
+    assert "sales" not in released.status, "a released instance keeps no status behind"
 
 
 async def test_registration_instance_list_and_watch(stores: Callable[[str], EtcdStore]) -> None:

@@ -199,13 +199,20 @@ class EtcdStore:
         return Ownership(instance_id, node, token, lease_id) if ok else None
 
     async def release(self, ownership: Ownership) -> bool:
-        """Delete the owner key if it is still ours (same token); False if it was not."""
+        """Delete the owner key and its status if still ours (same token); False if not.
+
+        The status goes with the key: only an owner may write it, so one left behind (an
+        instance removed, or handed over) would show its last state to every reader, forever.
+        """
         key = self._keys.of(Kind.OWNERS, ownership.instance_id)
+        status = self._keys.of(Kind.STATUS, ownership.instance_id)
 
         async def txn(c: aetcd.Client) -> bool:
             t = c.transactions
             ok, _ = await c.transaction(
-                compare=[t.create(key) == ownership.token], success=[t.delete(key)], failure=[]
+                compare=[t.create(key) == ownership.token],
+                success=[t.delete(key), t.delete(status)],
+                failure=[],
             )
             return bool(ok)
 
