@@ -11,51 +11,22 @@ import asyncio
 import itertools
 import logging
 import re
-from collections.abc import Coroutine, Iterable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any, Protocol
+from collections.abc import Mapping
+from typing import Any
 
 from simulator import _codes
 from simulator._accounts import AccountBanned, Displacement, InvalidCredential, Role, World
 from simulator._errors import BadRequest, NotAllowed
+from simulator._forced import PAIRING_ERRORS, SCREEN_KINDS, check_pairing_error, check_screen
+from simulator._page_tasks import Outbox, PageTasks, _Page, send
 from simulator._records import DeviceInfo, Snapshot
 from simulator._settings import SimSettings
+
+__all__ = ["PAIRING_ERRORS", "SCREEN_KINDS", "Hub", "Outbox"]
 
 log = logging.getLogger("simulator")
 
 _DEVICE_ID = re.compile(r"^[A-Za-z0-9]{4,64}$")
-
-#: Screens ``POST /_sim/screen`` can put on every page, in place of whatever it showed.
-SCREEN_KINDS = frozenset(
-    {
-        "tos_block",
-        "smb_tos_block",
-        "temp_ban",
-        "phone_outdated",
-        "unsupported_browser",
-        "call_takeover",
-        "proxyblock",
-        "service_unavailable",
-        "connecting",
-        "foreign",
-    }
-)
-#: Error dialogs a pairing-code request can meet.
-PAIRING_ERRORS = frozenset({"too_many_attempts", "something_went_wrong", "limited_availability"})
-
-
-class Outbox(Protocol):
-    """Where a page's messages go (an aiohttp WebSocketResponse)."""
-
-    async def send_json(self, data: Any) -> None:
-        """Send one JSON message to the page."""
-
-
-@dataclass(slots=True)
-class _Page:
-    conn: int
-    outbox: Outbox
-    task: asyncio.Task[None] | None = None
 
 
 class Hub:
@@ -70,8 +41,8 @@ class Hub:
         self.deprecated = False
         self.version = 0
         self._changed = asyncio.Event()
-        self._pages: dict[int, _Page] = {}
-        self._rivals: dict[str, asyncio.Task[None]] = {}
+        self._tasks = PageTasks()
+        self._pages = self._tasks.pages  # the same dict: PageTasks owns it
         self.screen: dict[str, Any] | None = None
         """The screen forced on every page (``kind`` and its data), or None."""
         self.pairing_error: str | None = None
@@ -94,8 +65,8 @@ class Hub:
         page = _Page(conn.id, outbox)
         self._pages[conn.id] = page
         welcome = {"type": "welcome", "reconnect_delay": self.settings.reconnect_delay}
-        await self._send(page, welcome)
-        self._run(page, self._startup(page))
+        await send(page, welcome)
+        self._tasks.run(page, self._startup(page))
         return conn.id
 
     async def message(self, conn_id: int, msg: Mapping[str, Any]) -> None:
@@ -106,9 +77,9 @@ class Hub:
             return
         role = self.world.get(conn_id).role
         if role is Role.UNLINKED and kind in ("reload_qr", "want_qr"):
-            self._run(page, self._rotate_qr(page))
+            self._tasks.run(page, self._rotate_qr(page))
         elif role is Role.UNLINKED and kind == "want_pairing":
-            self._run(page, None)
+            self._tasks.run(page, None)
             self.world.forget_codes(conn_id)
             await self._show(page, "pairing", phase="phone")
         elif role is Role.UNLINKED and kind == "pair_phone":
@@ -116,12 +87,12 @@ class Hub:
             if self.pairing_error is not None:
                 await self._show(page, "pairing", phase="phone", dialog=self.pairing_error)
             elif _codes.is_phone_number(phone):
-                self._run(page, self._show_pairing_codes(page, str(phone)))
+                self._tasks.run(page, self._show_pairing_codes(page, str(phone)))
             else:
                 await self._show(page, "pairing", phase="phone", error="invalid_phone")
         elif role is Role.UNLINKED and kind == "new_code":
             phone = msg.get("phone")
-            self._run(page, self._show_pairing_codes(page, str(phone or "")))
+            self._tasks.run(page, self._show_pairing_codes(page, str(phone or "")))
         elif role is Role.DISPLACED and kind == "use_here":
             try:
                 await self._activated(page, self.world.use_here(conn_id))
@@ -155,8 +126,8 @@ class Hub:
     async def logout(self, account: str, reason: int) -> list[int]:
         """The phone logs out every device of ``account``; returns the pages told to leave."""
         conns = self.world.logout(account, reason)
-        self._stop_retake(account)
-        for page in self._pages_of(c.id for c in conns):
+        self._tasks.stop_rival(account)
+        for page in self._tasks.of(c.id for c in conns):
             await self._navigate_logout(page, reason)
         self._bump()
         return [c.id for c in conns]
@@ -168,8 +139,8 @@ class Hub:
         else:
             conn_ids = [c.id for c in self.world.connections() if c.account == account]
         hung = []
-        for page in self._pages_of(conn_ids):
-            await self._send(page, {"type": "hang"})
+        for page in self._tasks.of(conn_ids):
+            await send(page, {"type": "hang"})
             hung.append(page.conn)
         return hung
 
@@ -193,14 +164,14 @@ class Hub:
     def stop_rival(self, account: str) -> None:
         """Remove the rival; the session it held, if any, is released."""
         self.world.set_rival(account, None)
-        self._stop_retake(account)
+        self._tasks.stop_rival(account)
         self._bump()
 
     async def ban(self, account: str) -> None:
         """Ban ``account``: its pages show the terminal ban screen."""
         conns = self.world.ban(account)
-        self._stop_retake(account)
-        for page in self._pages_of(c.id for c in conns):
+        self._tasks.stop_rival(account)
+        for page in self._tasks.of(c.id for c in conns):
             await self._terminal(page, "banned")
         self._bump()
 
@@ -216,18 +187,18 @@ class Hub:
         if online == self.online:
             return
         self.online = online
-        for page in self._pages_of(self._pages):
+        for page in self._tasks.of(self._pages):
             conn = self.world.get(page.conn)
             if online and conn.screen in ("offline", "qr-offline"):
                 await self._settle(page)
             # A loading page settles by itself when its startup ends; terminal screens stay.
             elif not online and conn.screen == "qr":
                 # On the QR screen WhatsApp keeps the old QR drawn under an overlay button.
-                self._run(page, None)
+                self._tasks.run(page, None)
                 self.world.suspend(page.conn)
                 await self._show(page, "qr-offline")
             elif not online and conn.screen != "loading" and conn.role is not Role.BLOCKED:
-                self._run(page, None)
+                self._tasks.run(page, None)
                 self.world.suspend(page.conn)
                 await self._show(page, "offline")
         self._bump()
@@ -235,10 +206,9 @@ class Hub:
     async def set_screen(self, kind: str | None, duration: str = "") -> None:
         """Show screen ``kind`` (:data:`SCREEN_KINDS`) on every page, now and on load, in
         place of what the page showed; None puts every page back where it belongs."""
-        if kind is not None and kind not in SCREEN_KINDS:
-            raise BadRequest(f"screen must be one of {sorted(SCREEN_KINDS)} or null, got {kind!r}")
+        check_screen(kind)
         self.screen = None if kind is None else {"kind": kind, "duration": duration}
-        for page in self._pages_of(self._pages):
+        for page in self._tasks.of(self._pages):
             conn = self.world.get(page.conn)
             if conn.screen == "loading" or conn.role is Role.BLOCKED:
                 continue
@@ -250,16 +220,13 @@ class Hub:
 
     def set_pairing_error(self, error: str | None) -> None:
         """Make every pairing-code request meet error dialog ``error`` (None: none)."""
-        if error is not None and error not in PAIRING_ERRORS:
-            raise BadRequest(
-                f"error must be one of {sorted(PAIRING_ERRORS)} or null, got {error!r}"
-            )
+        check_pairing_error(error)
         self.pairing_error = error
         self._bump()
 
     async def _forced(self, page: _Page) -> None:
         assert self.screen is not None
-        self._run(page, None)
+        self._tasks.run(page, None)
         self.world.suspend(page.conn)  # an ACTIVE page logs in again once the screen goes
         await self._show(page, "forced", **self.screen)
 
@@ -267,7 +234,7 @@ class Hub:
         """Serve the "out of date" screen to every page (now and new ones) while on."""
         self.deprecated = on
         if on:
-            for page in self._pages_of(self._pages):
+            for page in self._tasks.of(self._pages):
                 conn = self.world.get(page.conn)
                 if conn.screen != "loading" and conn.role is not Role.BLOCKED:
                     await self._terminal(page, "deprecated")
@@ -281,10 +248,10 @@ class Hub:
 
     async def reset(self) -> None:
         """Forget every account and setting; open pages forget their credential and reload."""
-        for page in self._pages_of(self._pages):
-            self._run(page, None)
-            await self._send(page, {"type": "navigate", "url": "/", "forget": True})
-        self._stop_all()
+        for page in self._tasks.of(self._pages):
+            self._tasks.run(page, None)
+            await send(page, {"type": "navigate", "url": "/", "forget": True})
+        self._tasks.stop_all()
         self.world = World(self._ids)
         self._pages.clear()
         self.settings = self.initial_settings
@@ -294,7 +261,7 @@ class Hub:
 
     async def close(self) -> None:
         """Cancel every timer (the server closes the sockets)."""
-        self._stop_all()
+        self._tasks.stop_all()
         self._bump()
 
     def snapshot(self) -> Snapshot:
@@ -332,7 +299,7 @@ class Hub:
             await self._terminal(page, "deprecated")
         elif refused and refused in conn.user_agent:
             # What the server sends a user agent it dislikes; like WhatsApp, it never ends.
-            self._run(page, None)
+            self._tasks.run(page, None)
             self.world.block(page.conn)
             await self._show(page, "forced", kind="unsupported_browser", duration="")
         elif self.screen is not None:
@@ -349,7 +316,7 @@ class Hub:
             except AccountBanned:
                 await self._terminal(page, "banned")
         else:
-            self._run(page, self._rotate_qr(page))
+            self._tasks.run(page, self._rotate_qr(page))
 
     async def _rotate_qr(self, page: _Page) -> None:
         self.world.start_rotation(page.conn)
@@ -383,102 +350,54 @@ class Hub:
             raise NotAllowed("the network is offline: the page cannot be linked")
         credential, displacement = self.world.link(conn_id, account)
         page = self._pages[conn_id]
-        await self._send(page, {"type": "credential", "credential": credential})
+        await send(page, {"type": "credential", "credential": credential})
         await self._activated(page, displacement)
         self._bump()
         return next(d for d in self.world.devices() if d.connection == conn_id)
 
     async def _activated(self, page: _Page, displacement: Displacement) -> None:
         """``page`` now holds the session: tell the displaced, then sync."""
-        self._run(page, None)
+        self._tasks.run(page, None)
         await self._displaced(displacement)
         await self._show(page, "syncing", duration=self.settings.syncing_delay)
-        self._run(page, self._main_after_syncing(page))
+        self._tasks.run(page, self._main_after_syncing(page))
 
     async def _displaced(self, displacement: Displacement) -> None:
-        for page in self._pages_of(displacement.pages):
-            self._run(page, None)
+        for page in self._tasks.of(displacement.pages):
+            self._tasks.run(page, None)
             await self._show(page, "conflict", variant=self.world.get(page.conn).conflict)
         if displacement.rival:
             self._schedule_retake(displacement.account)
 
     async def _terminal(self, page: _Page, screen: str) -> None:
-        self._run(page, None)
+        self._tasks.run(page, None)
         self.world.block(page.conn)
         await self._show(page, screen)
 
     async def _navigate_logout(self, page: _Page, reason: int) -> None:
-        self._run(page, None)
+        self._tasks.run(page, None)
         url = f"/?post_logout=1&logout_reason={reason}" if self.settings.logout_param else "/"
-        await self._send(page, {"type": "navigate", "url": url, "forget": True})
+        await send(page, {"type": "navigate", "url": url, "forget": True})
 
     def _schedule_retake(self, account: str) -> None:
         delay = self.world.account(account).rival_retake_after
         if delay is None:
             return
-        self._stop_retake(account)
-        retake = self._guarded(f"rival of {account!r}", self._retake_later(account, delay))
-        self._rivals[account] = asyncio.create_task(retake)
+        self._tasks.start_rival(account, self._retake_later(account, delay))
 
     async def _retake_later(self, account: str, delay: float) -> None:
         await asyncio.sleep(delay)
-        self._rivals.pop(account, None)
+        self._tasks.rivals.pop(account, None)
         if self.world.account(account).rival_retake_after is not None:
             await self.takeover(account)
-
-    def _stop_retake(self, account: str) -> None:
-        task = self._rivals.pop(account, None)
-        if task is not None:
-            task.cancel()
-
-    def _stop_all(self) -> None:
-        for page in self._pages.values():
-            self._run(page, None)
-        for account in list(self._rivals):
-            self._stop_retake(account)
-
-    def _run(self, page: _Page, script: Coroutine[Any, Any, None] | None) -> None:
-        """Replace the page's script task (never cancelling the caller itself)."""
-        if page.task is not None and page.task is not asyncio.current_task():
-            page.task.cancel()
-        if script is not None:
-            page.task = asyncio.create_task(self._guarded(f"page {page.conn}", script))
-        else:
-            page.task = None
-
-    @staticmethod
-    async def _guarded(what: str, script: Coroutine[Any, Any, None]) -> None:
-        # A task boundary: a bug in a timer script is logged with its owner instead of vanishing.
-        try:
-            await script
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("%s: timer script failed", what)
-
-    def _pages_of(self, conn_ids: Iterable[int]) -> Iterator[_Page]:
-        """The pages among ``conn_ids`` still open when their turn comes.
-
-        Lazy on purpose: a page may close while the caller awaits a send to another.
-        """
-        for conn_id in list(conn_ids):
-            page = self._pages.get(conn_id)
-            if page is not None:
-                yield page
 
     async def _show(self, page: _Page, screen: str, **data: Any) -> None:
         if page.conn not in self._pages:
             return
         self.world.get(page.conn).screen = screen
         message = {"type": "screen", "screen": screen, "dom": self.settings.variant, **data}
-        await self._send(page, message)
+        await send(page, message)
         self._bump()
-
-    async def _send(self, page: _Page, msg: Mapping[str, Any]) -> None:
-        try:
-            await page.outbox.send_json(msg)
-        except ConnectionError:
-            log.debug("page %d: socket closing, %s not sent", page.conn, msg.get("type"))
 
     def _bump(self) -> None:
         self.version += 1

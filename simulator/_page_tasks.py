@@ -1,0 +1,89 @@
+"""The simulator's open pages and the tasks that time them: one script per page, one retake
+task per rival. Runs on the server's event loop; nothing here is thread-safe."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+log = logging.getLogger("simulator")
+
+
+class Outbox(Protocol):
+    """Where a page's messages go (an aiohttp WebSocketResponse)."""
+
+    async def send_json(self, data: Any) -> None:
+        """Send one JSON message to the page."""
+
+
+@dataclass(slots=True)
+class _Page:
+    conn: int
+    outbox: Outbox
+    task: asyncio.Task[None] | None = None
+
+
+class PageTasks:
+    """The open pages by connection id, and the timer tasks of pages and rivals."""
+
+    def __init__(self) -> None:
+        self.pages: dict[int, _Page] = {}
+        self.rivals: dict[str, asyncio.Task[None]] = {}
+
+    def run(self, page: _Page, script: Coroutine[Any, Any, None] | None) -> None:
+        """Replace the page's script task (never cancelling the caller itself)."""
+        if page.task is not None and page.task is not asyncio.current_task():
+            page.task.cancel()
+        if script is not None:
+            page.task = asyncio.create_task(_guarded(f"page {page.conn}", script))
+        else:
+            page.task = None
+
+    def start_rival(self, account: str, script: Coroutine[Any, Any, None]) -> None:
+        """Replace the retake task of ``account``'s rival."""
+        self.stop_rival(account)
+        self.rivals[account] = asyncio.create_task(_guarded(f"rival of {account!r}", script))
+
+    def stop_rival(self, account: str) -> None:
+        """Cancel the retake task of ``account``'s rival, if any."""
+        task = self.rivals.pop(account, None)
+        if task is not None:
+            task.cancel()
+
+    def stop_all(self) -> None:
+        """Cancel every page script and every retake."""
+        for page in self.pages.values():
+            self.run(page, None)
+        for account in list(self.rivals):
+            self.stop_rival(account)
+
+    def of(self, conn_ids: Iterable[int]) -> Iterator[_Page]:
+        """The pages among ``conn_ids`` still open when their turn comes.
+
+        Lazy on purpose: a page may close while the caller awaits a send to another.
+        """
+        for conn_id in list(conn_ids):
+            page = self.pages.get(conn_id)
+            if page is not None:
+                yield page
+
+
+async def send(page: _Page, msg: Mapping[str, Any]) -> None:
+    """Send ``msg`` to ``page``; a socket already closing drops it."""
+    try:
+        await page.outbox.send_json(msg)
+    except ConnectionError:
+        log.debug("page %d: socket closing, %s not sent", page.conn, msg.get("type"))
+
+
+async def _guarded(what: str, script: Coroutine[Any, Any, None]) -> None:
+    # A task boundary: a bug in a timer script is logged with its owner instead of vanishing.
+    try:
+        await script
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("%s: timer script failed", what)
