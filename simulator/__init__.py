@@ -3,10 +3,10 @@
 Run it alone with ``wasup simulator``; docs/simulator.md describes the page and the control API.
 """
 
+from simulator._answers import AccountCounters, DeviceInfo, Snapshot
 from simulator._errors import BadRequest, ControlError, NotAllowed, NotFound, SimError
-from simulator._records import AccountCounters, DeviceInfo, Snapshot
-from simulator._server import Simulator, SimulatorThread, run_in_thread
-from simulator._settings import SimSettings
+from simulator._runner import Simulator, SimulatorThread, run_in_thread
+from simulator._sim_settings import SimSettings
 from simulator.phone import PhoneClient
 
 __all__ = [

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import re
 import secrets
+from typing import TypeGuard
 
 import qrcode
 
@@ -12,6 +13,7 @@ import qrcode
 PAIRING_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTVWXYZ"
 PAIRING_CODE_LENGTH = 8
 
+_DEVICE_ID = re.compile(r"^[A-Za-z0-9]{4,64}$")
 _B64_KEY = re.compile(r"^[A-Za-z0-9+/]{43}=$")
 _PHONE = re.compile(r"^\+?[0-9][0-9 ()-]{5,20}$")
 
@@ -40,6 +42,11 @@ def ref_of(text: str) -> str:
     text = text.strip()
     text = text.removeprefix(WAME_PREFIX)
     return text.split(",", 1)[0]
+
+
+def is_device_id(text: object) -> TypeGuard[str]:
+    """Whether ``text`` looks like the device id a page says hello with."""
+    return isinstance(text, str) and _DEVICE_ID.match(text) is not None
 
 
 def is_key(text: object) -> bool:

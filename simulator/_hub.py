@@ -10,23 +10,21 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from simulator import _codes
-from simulator._accounts import AccountBanned, Displacement, InvalidCredential, Role, World
+from simulator._accounts import AccountBanned, Displacement, InvalidCredential, Role
+from simulator._answers import DeviceInfo, Snapshot
 from simulator._errors import BadRequest, NotAllowed
-from simulator._forced import PAIRING_ERRORS, SCREEN_KINDS, check_pairing_error, check_screen
-from simulator._page_tasks import Outbox, PageTasks, _Page, send
-from simulator._records import DeviceInfo, Snapshot
-from simulator._settings import SimSettings
+from simulator._forced import check_pairing_error, check_screen
+from simulator._page_tasks import OpenPage, Outbox, PageTasks, send
+from simulator._sim_settings import SimSettings
+from simulator._world import World
 
-__all__ = ["PAIRING_ERRORS", "SCREEN_KINDS", "Hub", "Outbox"]
+__all__ = ["Hub", "Outbox"]
 
 log = logging.getLogger("simulator")
-
-_DEVICE_ID = re.compile(r"^[A-Za-z0-9]{4,64}$")
 
 
 class Hub:
@@ -53,7 +51,7 @@ class Hub:
     async def hello(self, outbox: Outbox, msg: Mapping[str, Any]) -> int:
         """A page opened its socket; start its loading screen. Returns its connection id."""
         device, keys, credential = msg.get("device"), msg.get("keys"), msg.get("credential")
-        if not isinstance(device, str) or not _DEVICE_ID.match(device):
+        if not _codes.is_device_id(device):
             raise BadRequest(f"hello: bad device id {device!r}")
         if not isinstance(keys, list) or len(keys) != 3 or not all(map(_codes.is_key, keys)):
             raise BadRequest("hello: keys must be 3 base64 32-byte keys")
@@ -62,7 +60,7 @@ class Hub:
         agent = msg.get("user_agent")
         conn = self.world.open(device, (keys[0], keys[1], keys[2]), credential or None)
         conn.user_agent = agent[:500] if isinstance(agent, str) else ""
-        page = _Page(conn.id, outbox)
+        page = OpenPage(conn.id, outbox)
         self._pages[conn.id] = page
         welcome = {"type": "welcome", "reconnect_delay": self.settings.reconnect_delay}
         await send(page, welcome)
@@ -204,7 +202,7 @@ class Hub:
         self._bump()
 
     async def set_screen(self, kind: str | None, duration: str = "") -> None:
-        """Show screen ``kind`` (:data:`SCREEN_KINDS`) on every page, now and on load, in
+        """Show screen ``kind`` (:data:`_forced.SCREEN_KINDS`) on every page, now and on load, in
         place of what the page showed; None puts every page back where it belongs."""
         check_screen(kind)
         self.screen = None if kind is None else {"kind": kind, "duration": duration}
@@ -224,7 +222,7 @@ class Hub:
         self.pairing_error = error
         self._bump()
 
-    async def _forced(self, page: _Page) -> None:
+    async def _forced(self, page: OpenPage) -> None:
         assert self.screen is not None
         self._tasks.run(page, None)
         self.world.suspend(page.conn)  # an ACTIVE page logs in again once the screen goes
@@ -286,12 +284,12 @@ class Hub:
 
     # -- page scripts ------------------------------------------------------------------------
 
-    async def _startup(self, page: _Page) -> None:
+    async def _startup(self, page: OpenPage) -> None:
         await self._show(page, "loading", duration=self.settings.startup_delay)
         await asyncio.sleep(self.settings.startup_delay)
         await self._settle(page)
 
-    async def _settle(self, page: _Page) -> None:
+    async def _settle(self, page: OpenPage) -> None:
         """Show what the page's state calls for, after loading or when the network returns."""
         conn = self.world.get(page.conn)
         refused = self.settings.refuse_user_agent
@@ -318,7 +316,7 @@ class Hub:
         else:
             self._tasks.run(page, self._rotate_qr(page))
 
-    async def _rotate_qr(self, page: _Page) -> None:
+    async def _rotate_qr(self, page: OpenPage) -> None:
         self.world.start_rotation(page.conn)
         ref = ""
         for i in range(self.settings.ref_count):
@@ -329,7 +327,7 @@ class Hub:
         # As on WhatsApp Web, the wrapper keeps the expired data-ref around the reload button.
         await self._show(page, "qr-idle", ref=ref)
 
-    async def _show_pairing_codes(self, page: _Page, phone: str) -> None:
+    async def _show_pairing_codes(self, page: OpenPage, phone: str) -> None:
         code = ""
         for _ in range(self.settings.pairing_code_count):
             code = self.world.show_pairing_code(page.conn)
@@ -339,7 +337,7 @@ class Hub:
         self.world.forget_codes(page.conn)
         await self._show(page, "pairing", phase="expired", phone=phone, stale=code)
 
-    async def _main_after_syncing(self, page: _Page) -> None:
+    async def _main_after_syncing(self, page: OpenPage) -> None:
         await asyncio.sleep(self.settings.syncing_delay)
         await self._show(page, "main", account=self.world.get(page.conn).account)
 
@@ -355,7 +353,7 @@ class Hub:
         self._bump()
         return next(d for d in self.world.devices() if d.connection == conn_id)
 
-    async def _activated(self, page: _Page, displacement: Displacement) -> None:
+    async def _activated(self, page: OpenPage, displacement: Displacement) -> None:
         """``page`` now holds the session: tell the displaced, then sync."""
         self._tasks.run(page, None)
         await self._displaced(displacement)
@@ -369,29 +367,26 @@ class Hub:
         if displacement.rival:
             self._schedule_retake(displacement.account)
 
-    async def _terminal(self, page: _Page, screen: str) -> None:
+    async def _terminal(self, page: OpenPage, screen: str) -> None:
         self._tasks.run(page, None)
         self.world.block(page.conn)
         await self._show(page, screen)
 
-    async def _navigate_logout(self, page: _Page, reason: int) -> None:
+    async def _navigate_logout(self, page: OpenPage, reason: int) -> None:
         self._tasks.run(page, None)
         url = f"/?post_logout=1&logout_reason={reason}" if self.settings.logout_param else "/"
         await send(page, {"type": "navigate", "url": url, "forget": True})
 
     def _schedule_retake(self, account: str) -> None:
         delay = self.world.account(account).rival_retake_after
-        if delay is None:
-            return
-        self._tasks.start_rival(account, self._retake_later(account, delay))
+        if delay is not None:
+            self._tasks.start_rival(account, delay, lambda: self._retake(account))
 
-    async def _retake_later(self, account: str, delay: float) -> None:
-        await asyncio.sleep(delay)
-        self._tasks.rivals.pop(account, None)
+    async def _retake(self, account: str) -> None:
         if self.world.account(account).rival_retake_after is not None:
             await self.takeover(account)
 
-    async def _show(self, page: _Page, screen: str, **data: Any) -> None:
+    async def _show(self, page: OpenPage, screen: str, **data: Any) -> None:
         if page.conn not in self._pages:
             return
         self.world.get(page.conn).screen = screen

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine, Iterable, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -20,20 +20,25 @@ class Outbox(Protocol):
 
 
 @dataclass(slots=True)
-class _Page:
+class OpenPage:
+    """One page with its socket open."""
+
     conn: int
+    """Its connection id in the :class:`~simulator._world.World`."""
     outbox: Outbox
+    """Where its messages go."""
     task: asyncio.Task[None] | None = None
+    """The script that times its screen now, if any."""
 
 
 class PageTasks:
     """The open pages by connection id, and the timer tasks of pages and rivals."""
 
     def __init__(self) -> None:
-        self.pages: dict[int, _Page] = {}
+        self.pages: dict[int, OpenPage] = {}
         self.rivals: dict[str, asyncio.Task[None]] = {}
 
-    def run(self, page: _Page, script: Coroutine[Any, Any, None] | None) -> None:
+    def run(self, page: OpenPage, script: Coroutine[Any, Any, None] | None) -> None:
         """Replace the page's script task (never cancelling the caller itself)."""
         if page.task is not None and page.task is not asyncio.current_task():
             page.task.cancel()
@@ -42,10 +47,18 @@ class PageTasks:
         else:
             page.task = None
 
-    def start_rival(self, account: str, script: Coroutine[Any, Any, None]) -> None:
-        """Replace the retake task of ``account``'s rival."""
+    def start_rival(
+        self, account: str, delay: float, retake: Callable[[], Coroutine[Any, Any, None]]
+    ) -> None:
+        """Run ``retake`` for ``account``'s rival in ``delay`` seconds, replacing a pending one."""
         self.stop_rival(account)
-        self.rivals[account] = asyncio.create_task(_guarded(f"rival of {account!r}", script))
+
+        async def later() -> None:
+            await asyncio.sleep(delay)
+            self.rivals.pop(account, None)  # first, so what ``retake`` schedules is not cancelled
+            await retake()
+
+        self.rivals[account] = asyncio.create_task(_guarded(f"rival of {account!r}", later()))
 
     def stop_rival(self, account: str) -> None:
         """Cancel the retake task of ``account``'s rival, if any."""
@@ -60,7 +73,7 @@ class PageTasks:
         for account in list(self.rivals):
             self.stop_rival(account)
 
-    def of(self, conn_ids: Iterable[int]) -> Iterator[_Page]:
+    def of(self, conn_ids: Iterable[int]) -> Iterator[OpenPage]:
         """The pages among ``conn_ids`` still open when their turn comes.
 
         Lazy on purpose: a page may close while the caller awaits a send to another.
@@ -71,7 +84,7 @@ class PageTasks:
                 yield page
 
 
-async def send(page: _Page, msg: Mapping[str, Any]) -> None:
+async def send(page: OpenPage, msg: Mapping[str, Any]) -> None:
     """Send ``msg`` to ``page``; a socket already closing drops it."""
     try:
         await page.outbox.send_json(msg)

@@ -8,8 +8,8 @@ import logging
 import signal
 import sys
 
-from simulator._server import Simulator
-from simulator._settings import SimSettings
+from simulator._runner import Simulator
+from simulator._sim_settings import SimSettings
 
 DEFAULT_PORT = 8081
 

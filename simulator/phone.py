@@ -15,9 +15,9 @@ import urllib.request
 from collections.abc import Callable, Collection
 from typing import Any
 
+from simulator._answers import AccountCounters, DeviceInfo, Snapshot
 from simulator._errors import ControlError
-from simulator._records import AccountCounters, DeviceInfo, Snapshot
-from simulator._settings import SimSettings
+from simulator._sim_settings import SimSettings
 
 
 class PhoneClient:

@@ -9,7 +9,7 @@ from PIL import Image
 from pyzbar.pyzbar import ZBarSymbol, decode
 
 from simulator import BadRequest, NotAllowed, NotFound, SimSettings
-from simulator._accounts import AccountBanned, InvalidCredential, Role, World
+from simulator._accounts import AccountBanned, InvalidCredential, Role
 from simulator._codes import (
     PAIRING_ALPHABET,
     is_phone_number,
@@ -17,6 +17,7 @@ from simulator._codes import (
     normalize_pairing_code,
     qr_matrix,
 )
+from simulator._world import World
 
 KEYS = tuple(base64.b64encode(bytes([i]) * 32).decode() for i in range(3))
 KEYS3 = (KEYS[0], KEYS[1], KEYS[2])

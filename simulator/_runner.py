@@ -9,10 +9,10 @@ from typing import Self
 
 from aiohttp import web
 
-from simulator._app import make_app
 from simulator._errors import SimError
 from simulator._hub import Hub
-from simulator._settings import SimSettings
+from simulator._sim_settings import SimSettings
+from simulator._site import make_site
 from simulator.phone import PhoneClient
 
 
@@ -29,7 +29,7 @@ class Simulator:
         if self._runner is not None:
             raise SimError(f"simulator already started at {self._url}")
         # Long polls are woken at shutdown; 2 s is for a page socket slow to close.
-        runner = web.AppRunner(make_app(self.hub), shutdown_timeout=2.0, access_log=None)
+        runner = web.AppRunner(make_site(self.hub), shutdown_timeout=2.0, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, host, port)
         try:

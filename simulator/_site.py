@@ -22,7 +22,7 @@ SOCKETS = web.AppKey("sockets", set[web.WebSocketResponse])
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def make_app(hub: Hub) -> web.Application:
+def make_site(hub: Hub) -> web.Application:
     """The simulator's aiohttp application around ``hub``."""
     app = web.Application(middlewares=[_errors_as_json], client_max_size=64 * 1024)
     app[HUB] = hub
