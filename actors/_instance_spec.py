@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from actors.lifecycle import State
 from actors.session import SessionConfig
 
 
@@ -26,6 +27,10 @@ class InstanceSpec:
     @property
     def instance_id(self) -> str:
         return self.session.instance_id
+
+    def deadline(self, state: State) -> float:
+        """Seconds ``state`` (one of :data:`actors._screens.PROGRESS_STATES`) may last."""
+        return self.sync_timeout if state is State.SYNCING else self.progress_timeout
 
 
 def profile_dir(state_dir: Path, instance_id: str) -> Path:

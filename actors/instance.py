@@ -13,7 +13,6 @@ launches report back as ``Opened`` messages so a queued launch never blocks the 
 
 from __future__ import annotations
 
-import concurrent.futures
 import logging
 import shutil
 import time
@@ -23,16 +22,16 @@ from typing import Any, ClassVar
 from actors import messages as m
 from actors._instance_spec import InstanceSpec, profile_dir
 from actors._launch import fresh_generation_fields, launch_reporter
-from actors._orders import Effect, is_current, order_effect
-from actors._screens import PROGRESS_STATES, Outcome, Screen, Seen, TimerOp, screen_outcome
+from actors._orders import Effect
+from actors._page_link import PageLink
+from actors._screens import PROGRESS_STATES, Outcome, TimerOp
 from actors.boundary import GuardedActor
 from actors.driver import Driver
 from actors.lifecycle import RUNNING, TRANSITIONS, WAITING, State
-from actors.liveness import ref_lifetime
 from actors.logs import InstanceLog
 from actors.messages import Event, Report
 from actors.selectors import Selectors
-from actors.session import Session, SessionError
+from actors.session import SessionError
 from actors.status import InstanceStatus, StatusBoard
 from actors.timers import Timers, tell_quietly
 from actors.vocabulary import RestartReason, TimerName
@@ -59,30 +58,20 @@ class InstanceActor(GuardedActor):
         self._spec = spec
         self._id = spec.instance_id
         self._log = self._boundary_log = InstanceLog(log, self._id)
-        self._driver = driver
         self._board = board
-        self._selectors = selectors
         self._report_to_parent = report
         self._clock = clock
-        self._session: Session | None = None
-        self._generation = 0
+        self._page = PageLink(spec, driver, selectors, self._log)
         self._timers: Timers[TimerName] = Timers(driver, clock, m.TimerFired)
-        self._qr_wanted_until = 0.0
-        self._screen: str | None = None
-        self._seen: Seen | None = None
-        self._linked = False
-        self._last_order: tuple[float, int] = (0.0, 0)
-        self._rotation_refs = 0  # refs seen since the page's QR rotation (re)started
 
     # -- pykka hooks ---------------------------------------------------------------------
 
     def on_start(self) -> None:
-        record = self._board.add(self._id)
-        self._generation = record.generation
+        self._page.generation = self._board.add(self._id).generation
 
     def on_stop(self) -> None:
         self._timers.cancel_all()
-        self._close_session()
+        self._page.close()
         if self._state in RUNNING or self._state in WAITING:
             self._board.move(self._id, State.STOPPED, next_attempt=None, qr_ref=None)
 
@@ -92,12 +81,12 @@ class InstanceActor(GuardedActor):
         # session and report, and the parent decides as for any crash.
         error = args[1]
         try:
-            if self._session is not None or self._state in (State.STARTING, State.STOPPED):
+            if self._page.session is not None or self._state in (State.STARTING, State.STOPPED):
                 self._crashed(f"internal error: {type(error).__name__}: {error}")
         except Exception:
             self._log.exception("recovering from the failed message failed too")
             self._timers.cancel_all()
-            self._close_session()
+            self._page.close()
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -105,15 +94,12 @@ class InstanceActor(GuardedActor):
     def _state(self) -> State:
         return self._board.require(self._id).state
 
-    def _now(self) -> float:
-        return self._clock()
-
     def _report(
         self, event: Event, detail: str = "", *, retry_after: float | None = None, note: str = ""
     ) -> None:
         try:
             report = Report(
-                self._id, self._generation, event, detail, retry_after=retry_after, note=note
+                self._id, self._page.generation, event, detail, retry_after=retry_after, note=note
             )
             self._report_to_parent(report)
         except Exception:
@@ -142,10 +128,7 @@ class InstanceActor(GuardedActor):
     def _track_progress(self, state: State) -> None:
         """Arm the deadline of a state that must lead somewhere; drop it elsewhere."""
         if state in PROGRESS_STATES:
-            limit = (
-                self._spec.sync_timeout if state is State.SYNCING else self._spec.progress_timeout
-            )
-            self._set_timer(TimerName.PROGRESS, self._now() + limit)
+            self._set_timer(TimerName.PROGRESS, self._clock() + self._spec.deadline(state))
         else:
             self._timers.cancel(TimerName.PROGRESS)
 
@@ -156,18 +139,11 @@ class InstanceActor(GuardedActor):
         """Deliver an event from the io loop; an actor that stopped meanwhile drops it."""
         tell_quietly(self.actor_ref, message)
 
-    def _wait(self, future: concurrent.futures.Future[Any], seconds: float) -> Any:
-        try:
-            return future.result(timeout=seconds)
-        except TimeoutError:
-            future.cancel()  # do not leave the page work running behind the caller's back
-            raise
-
     # -- starting and stopping -----------------------------------------------------------
 
     def _start(self, reason: RestartReason) -> None:
         state = self._state
-        effect = order_effect(m.Start(reason), state, self._generation)
+        effect = self._page.effect(m.Start(reason), state)
         if effect is Effect.IGNORE:
             self._log.debug("start (%s) ignored, already %s", reason, state)
             return
@@ -179,19 +155,12 @@ class InstanceActor(GuardedActor):
 
     def _open_browser(self, reason: RestartReason, *, counted: bool = True) -> None:
         """Launch a new browser generation; ``counted`` restarts show in the metrics."""
-        assert self._session is None, "a browser is still open"
-        now = self._now()
-        self._generation += 1
-        self._screen = None
-        self._seen = None
-        self._linked = False
-        self._last_order = (0.0, 0)
-        self._rotation_refs = 0
-        self._qr_wanted_until = now + self._spec.qr_idle_timeout
+        now = self._clock()
+        generation = self._page.next_generation(now)
         edit: Callable[[InstanceStatus], InstanceStatus] | None = None
         if counted and reason.counted:
             edit = lambda r: r.with_restart(reason)  # noqa: E731
-        fields = fresh_generation_fields(self._generation, now)
+        fields = fresh_generation_fields(generation, now)
         if self._state is State.STARTING:  # a restart before the last launch showed anything
             self._board.change(self._id, **fields)
         else:
@@ -199,36 +168,22 @@ class InstanceActor(GuardedActor):
         self._track_progress(State.STARTING)
         if edit is not None:
             self._board.change(self._id, edit)
-        session = Session(
-            self._driver, self._spec.session, self._selectors, self._generation, self._post
-        )
-        self._session = session
-        future = self._driver.submit(session.open())
-        future.add_done_callback(launch_reporter(self._board, self.actor_ref, self._generation))
-        self._log.info("starting browser generation %d (%s)", self._generation, reason.value)
+        future = self._page.launch(self._post)
+        future.add_done_callback(launch_reporter(self._board, self.actor_ref, generation))
+        self._log.info("starting browser generation %d (%s)", generation, reason.value)
         # Whatever it showed before (a restart, a logout, a failed takeover leave connected
         # without any other report), the root's breaker must know it is not stable now.
         self._report(Event.STARTING, reason.value)
 
-    def _close_session(self) -> None:
-        session, self._session = self._session, None
-        if session is None:
-            return
-        deadline = self._spec.session.close_timeout + self._spec.session.launch_timeout + 5
-        try:
-            self._wait(self._driver.submit(session.close()), deadline)
-        except Exception:
-            self._log.exception("closing browser generation %d failed", session.generation)
-
     def _crashed(self, reason: str) -> None:
-        self._close_session()
+        self._page.close()
         self._timers.cancel(TimerName.IDLE)
         self._move(State.BACKOFF, next_attempt=None, last_error=reason, qr_ref=None)
         self._report(Event.CRASHED, reason)
 
     def _stop_browser(self, reason: str, *, error: str | None = None) -> None:
         self._timers.cancel_all()
-        self._close_session()
+        self._page.close()
         if self._state not in (State.STOPPED, State.PARKED):
             self._move(
                 State.STOPPED, next_attempt=None, qr_ref=None, pairing_code=None, last_error=error
@@ -244,18 +199,18 @@ class InstanceActor(GuardedActor):
         self._stop_browser("manual" if msg.error is None else msg.error, error=msg.error)
 
     def _on_restart(self, msg: m.Restart) -> None:
-        if order_effect(msg, self._state, self._generation) is Effect.REFUSE:
+        if self._page.effect(msg, self._state) is Effect.REFUSE:
             self._log.warning("restart refused: parked until an operator resets")
             return
         self._timers.cancel_all()
-        self._close_session()
+        self._page.close()
         self._open_browser(msg.reason)
 
     def _on_logout(self, msg: m.Logout) -> None:
-        was_running = order_effect(msg, self._state, self._generation) is Effect.REOPEN
+        was_running = self._page.effect(msg, self._state) is Effect.REOPEN
         if was_running:
             self._timers.cancel_all()
-            self._close_session()
+            self._page.close()
         # Without a browser (stopped, waiting) the profile goes and any scheduled start stays.
         profile = self._spec.session.profile_dir
         shutil.rmtree(profile, ignore_errors=True)
@@ -265,68 +220,47 @@ class InstanceActor(GuardedActor):
             self._open_browser(RestartReason.MANUAL)
 
     def _on_takeover(self, msg: m.Takeover) -> None:
-        effect = order_effect(msg, self._state, self._generation)
-        if effect is Effect.IGNORE or self._session is None:
+        effect = self._page.effect(msg, self._state, "takeover")
+        if effect is Effect.IGNORE or self._page.session is None:
             self._log.info("takeover ignored in state %s", self._state)
             return
         if effect is Effect.STALE:
-            self._dropped(msg.generation, "takeover")
             return
         self._board.change(self._id, next_attempt=None)
-        key = "refresh" if self._screen == "conflict:unsupported_takeover" else "use_here"
-        try:
-            clicked = self._wait(self._driver.submit(self._session.click(key)), 10)
-        except Exception as exc:
-            self._log.warning("clicking %s failed: %s", key, exc)
-            clicked = False
-        if clicked:
+        key = self._page.takeover_button()
+        if self._page.click(key):
             self._board.change(self._id, lambda r: r.with_restart(RestartReason.CONFLICT))
             self._log.info("took the session back (%s)", key)
         else:
-            self._close_session()
+            self._page.close()
             self._open_browser(RestartReason.CONFLICT)
 
     def _on_want_qr(self, msg: m.WantQr) -> None:
-        self._qr_wanted_until = self._now() + self._spec.qr_idle_timeout
+        wanted_until = self._page.want_qr(self._clock())
         state = self._state
-        if order_effect(msg, state, self._generation) is Effect.OPEN:
+        if self._page.effect(msg, state) is Effect.OPEN:
             self._start(RestartReason.WANT_QR)
         elif state is State.QR:
-            self._set_timer(TimerName.IDLE, self._qr_wanted_until)
-            if self._screen == "qr_idle":
+            self._set_timer(TimerName.IDLE, wanted_until)
+            if self._page.screen_key == "qr_idle":
                 self._click_reload()
 
     def _on_pairing_code(self, msg: m.PairingCode) -> str:
-        if self._session is None or self._state not in (State.QR, State.STARTING):
+        if self._page.session is None or self._state not in (State.QR, State.STARTING):
             raise SessionError(f"instance {self._id!r} shows no login screen ({self._state})")
-        self._qr_wanted_until = self._now() + self._spec.qr_idle_timeout
+        wanted_until = self._page.want_qr(self._clock())
         if self._state is State.QR:
-            self._set_timer(TimerName.IDLE, self._qr_wanted_until)
-        code: str = self._wait(
-            self._driver.submit(self._session.request_pairing_code(msg.phone)),
-            self._spec.action_timeout,
-        )
-        return code
-
-    def _dropped(self, generation: int | None, what: str) -> None:
-        """Log a decision :func:`actors._orders.decision_applies` found void."""
-        self._log.info(
-            "%s for generation %d dropped (now %d, %s)",
-            what,
-            generation,
-            self._generation,
-            self._state,
-        )
+            self._set_timer(TimerName.IDLE, wanted_until)
+        return self._page.pairing_code(msg.phone)
 
     def _on_schedule(self, msg: m.Schedule) -> None:
         if msg.state not in WAITING:
             raise ValueError(f"cannot schedule a wait in {msg.state}")
-        effect = order_effect(msg, self._state, self._generation)
+        effect = self._page.effect(msg, self._state, f"schedule {msg.state}")
         if effect is Effect.STALE:
-            self._dropped(msg.generation, f"schedule {msg.state}")
             return
         self._timers.cancel_all()
-        self._close_session()
+        self._page.close()
         changes: dict[str, Any] = {
             "next_attempt": msg.at,
             "last_error": msg.reason,
@@ -342,32 +276,25 @@ class InstanceActor(GuardedActor):
         self._move(msg.state, **changes)
 
     def _on_schedule_takeover(self, msg: m.ScheduleTakeover) -> None:
-        effect = order_effect(msg, self._state, self._generation)
-        if effect is Effect.STALE:
-            self._dropped(msg.generation, "takeover")
-        if effect is not Effect.SHOW_WAIT:
-            return
-        self._board.change(self._id, next_attempt=msg.at)
+        if self._page.effect(msg, self._state, "takeover") is Effect.SHOW_WAIT:
+            self._board.change(self._id, next_attempt=msg.at)
 
     def _on_wake(self, msg: m.Wake) -> None:
-        effect = order_effect(msg, self._state, self._generation)
+        effect = self._page.effect(msg, self._state, f"wake ({msg.reason.value})")
         if effect is Effect.IGNORE:
             self._log.debug("wake (%s) ignored in state %s", msg.reason.value, self._state)
-        elif effect is Effect.STALE:
-            self._dropped(msg.generation, f"wake ({msg.reason.value})")
-        else:
+        elif effect is not Effect.STALE:
             self._open_browser(msg.reason)
 
     def _on_park(self, msg: m.Park) -> None:
-        if order_effect(msg, self._state, self._generation) is Effect.STALE:
-            self._dropped(msg.generation, "park")
+        if self._page.effect(msg, self._state, "park") is Effect.STALE:
             return
         self._timers.cancel_all()
-        self._close_session()
+        self._page.close()
         self._move(State.PARKED, next_attempt=None, last_error=msg.reason, qr_ref=None)
 
     def _on_reset(self, msg: m.Reset) -> None:
-        if order_effect(msg, self._state, self._generation) is Effect.RESET:
+        if self._page.effect(msg, self._state) is Effect.RESET:
             self._timers.cancel_all()
             self._move(State.STOPPED, attempts=0, next_attempt=None, last_error=None)
 
@@ -376,11 +303,8 @@ class InstanceActor(GuardedActor):
 
     # -- events from the io loop ---------------------------------------------------------
 
-    def _current(self, generation: int) -> bool:
-        return is_current(generation, None if self._session is None else self._session.generation)
-
     def _on_opened(self, msg: m.Opened) -> None:
-        if not self._current(msg.generation):
+        if not self._page.current(msg.generation):
             return
         if msg.error is not None:
             self._crashed(msg.error)
@@ -390,11 +314,11 @@ class InstanceActor(GuardedActor):
         self._board.change(self._id, unknown_screens=record.unknown_screens + 1)
 
     def _on_browser_gone(self, msg: m.BrowserGone) -> None:
-        if self._current(msg.generation):
+        if self._page.current(msg.generation):
             self._crashed(msg.reason)
 
     def _on_liveness(self, msg: m.PageLiveness) -> None:
-        if self._current(msg.generation):
+        if self._page.current(msg.generation):
             self._board.change(self._id, page_silent_since=msg.silent_since)
 
     def _on_timer(self, msg: m.TimerFired) -> None:
@@ -409,56 +333,32 @@ class InstanceActor(GuardedActor):
             return
         if msg.name is TimerName.PROGRESS:
             state = self._state
-            if state in PROGRESS_STATES and self._session is not None:
+            if state in PROGRESS_STATES and self._page.session is not None:
                 self._crashed(
                     f"no progress: still {state.value} after the deadline "
-                    f"(last screen {self._screen or 'none'})"
+                    f"(last screen {self._page.screen_key or 'none'})"
                 )
 
     def _on_page(self, msg: m.PageReport) -> None:
-        if not self._current(msg.generation):
+        if not self._page.current(msg.generation):
             return
-        if msg.order <= self._last_order:
-            self._log.debug("stale page report %s dropped", msg)
-            return
-        self._last_order = msg.order
-        seen = Seen(Screen.parse(msg.screen), msg.ref, msg.code, msg.detail or "")
-        outcome = screen_outcome(
-            self._board.require(self._id),
-            seen,
-            self._seen,
-            self._now(),
-            self._qr_wanted_until,
-            self._spec.qr_idle_timeout,
-            linked=self._linked,
-            ref_lifetime=ref_lifetime(self._rotation_refs),
-        )
-        self._seen = seen
-        if seen.screen is Screen.QR_IDLE:
-            self._rotation_refs = 0  # a reload starts a new rotation: its first ref lives long
-        elif any(step.changes.get("qr_ref") for step in outcome.steps):
-            self._rotation_refs += 1
-        self._apply_outcome(outcome)
+        outcome = self._page.outcome(msg, self._board.require(self._id), self._clock())
+        if outcome is not None:
+            self._apply_outcome(outcome)
 
     def _apply_outcome(self, outcome: Outcome) -> None:
         """Carry out what :func:`actors._screens.screen_outcome` decided, in order."""
-        self._screen = outcome.screen_key
         if outcome.qr_ready is not None:
             self._board.qr_ready.observe(outcome.qr_ready)
         for step in outcome.steps:
             if self._move(step.state, **step.changes) and step.event is not None:
                 self._report(step.event, step.detail)
-            state = self._state
-            if state in (State.SYNCING, State.CONNECTED):
-                self._linked = True
-            elif state in (State.LOGGED_OUT, State.QR):
-                self._linked = False
+            self._page.entered(self._state)
         if outcome.changes:
             self._edit(**outcome.changes)
         if outcome.idle is TimerOp.CANCEL:
             self._timers.cancel(TimerName.IDLE)
         elif outcome.idle is TimerOp.ARM and outcome.idle_at is not None:
-            self._qr_wanted_until = outcome.idle_at
             self._set_timer(TimerName.IDLE, outcome.idle_at)
         if outcome.progress:
             self._track_progress(self._state)
@@ -472,15 +372,8 @@ class InstanceActor(GuardedActor):
             self._click_reload()
 
     def _click_reload(self) -> None:
-        if self._session is None:
-            return
-        try:
-            clicked = self._wait(self._driver.submit(self._session.click("qr_reload")), 10)
-        except Exception as exc:
-            self._log.warning("clicking the QR reload button failed: %s", exc)
-            clicked = False
-        if not clicked:
-            self._log.warning("no QR reload button to click")
+        if self._page.session is not None and not self._page.click("qr_reload"):
+            self._log.warning("no QR reload button clicked")
 
     _handlers: ClassVar[dict[type, Callable[[InstanceActor, Any], Any]]] = {
         m.Start: _on_start,
