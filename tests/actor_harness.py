@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pykka
+import pytest
 
 from actors import State, StatusBoard, find_chromium
 from actors.driver import Driver
@@ -24,6 +25,8 @@ from actors.procs import profile_processes
 from actors.selectors import load_selectors
 from actors.session import SessionConfig
 from actors.status import Change, InstanceStatus
+from simulator import SimSettings, run_in_thread
+from simulator.phone import PhoneClient
 from tests.waiting import wait_for as board_wait_for
 
 WAIT = 20.0
@@ -128,6 +131,41 @@ def harness(driver: Driver, tmp_path: Path, url: str) -> Iterator[Harness]:
         h.stop_all()
 
 
+def instance_fixtures() -> tuple[object, object, object, object]:
+    """Fixtures for a module of instance actors against the simulator, used as
+    ``driver, sim, phone, h = instance_fixtures()`` at module level: one driver and one
+    simulator (``sim`` is its URL) per module; per test a reset ``phone`` and a Harness ``h``.
+
+    Made per module, not a plugin: a plugin's fixtures are global, and sim_fixtures' ``sim``
+    and ``phone`` are other things."""
+
+    @pytest.fixture(scope="module")
+    def driver() -> Iterator[Driver]:
+        d = Driver(max_concurrent_launches=2)
+        d.start()
+        yield d
+        d.stop()
+
+    @pytest.fixture(scope="module")
+    def sim() -> Iterator[str]:
+        with run_in_thread(SimSettings.fast()) as running:
+            yield running.url
+
+    @pytest.fixture
+    def phone(sim: str) -> Iterator[PhoneClient]:
+        client = PhoneClient(sim)
+        client.reset()  # back to the simulator's fast settings, no accounts
+        yield client
+        client.reset()
+
+    @pytest.fixture
+    def h(driver: Driver, tmp_path: Path, sim: str, phone: PhoneClient) -> Iterator[Harness]:
+        with harness(driver, tmp_path, sim) as hh:
+            yield hh
+
+    return driver, sim, phone, h
+
+
 def kill_browser(profile: Path) -> None:
     """kill -9 the main browser process of a profile, as an OOM killer would."""
     mains = [p for p in profile_processes(profile) if p.is_browser]
@@ -170,4 +208,13 @@ def stable_state_history(h: Harness, instance_id: str) -> list[State]:
         return list(h.history.get(instance_id, []))
 
 
-__all__ = ["WAIT", "Event", "Harness", "driver_pids", "harness", "kill_browser", "kill_renderers"]
+__all__ = [
+    "WAIT",
+    "Event",
+    "Harness",
+    "driver_pids",
+    "harness",
+    "instance_fixtures",
+    "kill_browser",
+    "kill_renderers",
+]

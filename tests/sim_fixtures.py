@@ -10,15 +10,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, BrowserContext, Playwright, async_playwright
 
-from actors import find_chromium
-from actors.chromium import LAUNCH_FLAGS
 from simulator import PhoneClient, SimSettings, SimulatorThread, run_in_thread
+from tests.browser_options import launch_options
 
 #: Records every value ``<body data-sim-screen>`` takes in ``window.__screens``, so a test can
 #: prove a screen never showed (e.g. no QR when a linked profile comes back).
@@ -40,18 +38,6 @@ if (!watch()) {
   waiting.observe(document, {childList: true, subtree: true});
 }
 """
-
-
-def launch_options() -> dict[str, Any]:
-    """Playwright launch arguments for the system Chromium, as wasup launches it."""
-    return {
-        "executable_path": find_chromium(),
-        "args": list(LAUNCH_FLAGS),
-        "headless": True,
-        "handle_sigint": False,
-        "handle_sigterm": False,
-        "handle_sighup": False,
-    }
 
 
 @pytest.fixture

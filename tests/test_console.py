@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Dialog, Page, async_playwright
 
-from actors import State, find_chromium
-from actors.chromium import LAUNCH_FLAGS
+from actors import State
 from actors.usage import Usage
 from actors.vocabulary import RestartReason
+from tests.browser_options import launch_options
 from tests.daemon_harness import config_text, running_daemon, wait_state
 from tests.http_harness import KEY, running
 from tests.waiting import wait_for
@@ -33,14 +33,7 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=find_chromium(),
-            args=list(LAUNCH_FLAGS),
-            headless=True,
-            handle_sigint=False,
-            handle_sigterm=False,
-            handle_sighup=False,
-        )
+        browser = await playwright.chromium.launch(**launch_options())
         try:
             yield browser
         finally:

@@ -16,10 +16,9 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, Route, async_playwright
 
-from actors import find_chromium
-from actors.chromium import LAUNCH_FLAGS
 from actors.selectors import Selectors, load_selectors
 from actors.session import _DETECTOR
+from tests.browser_options import launch_options
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 
@@ -84,13 +83,7 @@ PAGES = {
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def browser() -> AsyncIterator[Browser]:
     async with async_playwright() as p:
-        b = await p.chromium.launch(
-            executable_path=find_chromium(),
-            args=list(LAUNCH_FLAGS),
-            handle_sigint=False,
-            handle_sigterm=False,
-            handle_sighup=False,
-        )
+        b = await p.chromium.launch(**launch_options())
         yield b
         await b.close()
 

@@ -18,12 +18,11 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, Page, async_playwright
 
-from actors import find_chromium
 from actors._screens import pairing_code_of
-from actors.chromium import LAUNCH_FLAGS
 from actors.selectors import load_selectors
 from actors.session import _DETECTOR
 from simulator import PhoneClient, SimSettings, SimulatorThread, run_in_thread
+from tests.browser_options import launch_options
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 
@@ -47,13 +46,7 @@ def sim() -> Iterator[SimulatorThread]:
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def browser() -> AsyncIterator[Browser]:
     async with async_playwright() as p:
-        b = await p.chromium.launch(
-            executable_path=find_chromium(),
-            args=list(LAUNCH_FLAGS),
-            handle_sigint=False,
-            handle_sigterm=False,
-            handle_sighup=False,
-        )
+        b = await p.chromium.launch(**launch_options())
         yield b
         await b.close()
 

@@ -12,9 +12,8 @@ from PIL import Image
 from playwright.async_api import Browser, Page, async_playwright
 from pyzbar import pyzbar
 
-from actors import find_chromium
-from actors.chromium import LAUNCH_FLAGS
 from actors.lifecycle import State
+from tests.browser_options import launch_options
 from tests.http_harness import KEY, make_ref, running
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -26,14 +25,7 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=find_chromium(),
-            args=list(LAUNCH_FLAGS),
-            headless=True,
-            handle_sigint=False,
-            handle_sigterm=False,
-            handle_sighup=False,
-        )
+        browser = await playwright.chromium.launch(**launch_options())
         try:
             yield browser
         finally:

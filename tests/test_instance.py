@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -14,12 +12,11 @@ from actors.driver import Driver
 from actors.messages import Event
 from actors.procs import profile_processes
 from actors.vocabulary import RestartReason
-from simulator import SimSettings, run_in_thread
 from simulator.phone import PhoneClient
 from tests.actor_harness import (
     Harness,
     driver_pids,
-    harness,
+    instance_fixtures,
     kill_browser,
     kill_renderers,
     stable_state_history,
@@ -29,33 +26,7 @@ from tests.waiting import scan_current_qr
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture(scope="module")
-def driver() -> Iterator[Driver]:
-    d = Driver(max_concurrent_launches=2)
-    d.start()
-    yield d
-    d.stop()
-
-
-@pytest.fixture(scope="module")
-def sim() -> Iterator[str]:
-    with run_in_thread(SimSettings.fast()) as running:
-        yield running.url
-
-
-@pytest.fixture
-def phone(sim: str) -> Iterator[PhoneClient]:
-    client = PhoneClient(sim)
-    client.reset()
-    client.settings(**SimSettings.fast().to_json())
-    yield client
-    client.reset()
-
-
-@pytest.fixture
-def h(driver: Driver, tmp_path: Path, sim: str, phone: PhoneClient) -> Iterator[Harness]:
-    with harness(driver, tmp_path, sim) as hh:
-        yield hh
+driver, sim, phone, h = instance_fixtures()
 
 
 def link(h: Harness, phone: PhoneClient, instance_id: str, account: str) -> None:

@@ -6,8 +6,6 @@ these show what an instance then reports and does (issue 10's facts).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,44 +13,17 @@ import pytest
 from actors import State, find_chromium, list_captures
 from actors import messages as m
 from actors.chromium import chromium_version, user_agent
-from actors.driver import Driver
 from actors.messages import Event
 from actors.session import PairingRefused
-from simulator import SimSettings, run_in_thread
 from simulator.phone import PhoneClient
-from tests.actor_harness import Harness, harness, stable_state_history
+from tests.actor_harness import Harness, instance_fixtures, stable_state_history
 from tests.waiting import scan_current_qr
 
 pytestmark = pytest.mark.browser
 PHONE = "+49 151 12345678"
 
 
-@pytest.fixture(scope="module")
-def driver() -> Iterator[Driver]:
-    d = Driver(max_concurrent_launches=2)
-    d.start()
-    yield d
-    d.stop()
-
-
-@pytest.fixture(scope="module")
-def sim() -> Iterator[str]:
-    with run_in_thread(SimSettings.fast()) as running:
-        yield running.url
-
-
-@pytest.fixture
-def phone(sim: str) -> Iterator[PhoneClient]:
-    client = PhoneClient(sim)
-    client.reset()
-    yield client
-    client.reset()
-
-
-@pytest.fixture
-def h(driver: Driver, tmp_path: Path, sim: str, phone: PhoneClient) -> Iterator[Harness]:
-    with harness(driver, tmp_path, sim) as hh:
-        yield hh
+driver, sim, phone, h = instance_fixtures()
 
 
 def linked(h: Harness, phone: PhoneClient, **spawn: Any) -> None:

@@ -1,0 +1,23 @@
+"""How tests launch their own Chromium: the system browser with wasup's flags.
+
+A plain module (not a pytest plugin), so test modules and fixture plugins can import it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from actors import find_chromium
+from actors.chromium import LAUNCH_FLAGS
+
+
+def launch_options() -> dict[str, Any]:
+    """Playwright launch arguments for the system Chromium, as wasup launches it."""
+    return {
+        "executable_path": find_chromium(),
+        "args": list(LAUNCH_FLAGS),
+        "headless": True,
+        "handle_sigint": False,
+        "handle_sigterm": False,
+        "handle_sighup": False,
+    }
