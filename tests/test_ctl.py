@@ -301,3 +301,30 @@ def test_a_busy_daemon_names_when_to_retry() -> None:
     error = Client("http://127.0.0.1:9", None, 1.0).refused(busy)
     assert str(error) == "restart a: no answer within 60 s (busy; retry in 5 s)"
     assert error.exit_code == 1
+
+
+async def test_a_list_answer_keeps_the_daemons_time_and_a_malformed_one_is_named() -> None:
+    from aiohttp import web
+
+    from supervisor.ctl import Client, CtlError
+
+    async def instances(_: web.Request) -> web.Response:
+        return web.json_response({"instances": [{"id": "a"}], "time": 5.0})
+
+    async def webhooks(_: web.Request) -> web.Response:
+        return web.json_response({"targets": {"name": "t"}, "time": 7.0})
+
+    app = web.Application()
+    app.router.add_get("/v1/instances", instances)
+    app.router.add_get("/v1/webhooks", webhooks)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        client = Client(f"http://127.0.0.1:{runner.addresses[0][1]}", None, 10.0)
+        listed = await asyncio.to_thread(client.listing, "/v1/instances", "instances", "list")
+        assert listed == ([{"id": "a"}], 5.0)
+        with pytest.raises(CtlError, match="sent an unexpected target list"):
+            await asyncio.to_thread(client.listing, "/v1/webhooks", "targets", "target list")
+    finally:
+        await runner.cleanup()

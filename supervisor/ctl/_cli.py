@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -123,14 +122,8 @@ def run(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> i
 
 
 def show_status(client: Client) -> int:
-    answer = client.call("GET", "/v1/instances")
-    if answer.status != 200:
-        raise client.refused(answer)
-    data = answer.json()
-    if not isinstance(data, dict) or not isinstance(data.get("instances"), list):
-        raise CtlError(f"the daemon at {client.base_url} sent an unexpected status list")
-    now = data.get("time")
-    print(status_table(data["instances"], now if isinstance(now, int | float) else time.time()))
+    instances, now = client.listing("/v1/instances", "instances", "status list")
+    print(status_table(instances, now))
     return EXIT_OK
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -131,6 +132,17 @@ class Client:
                 EXIT_NO_DAEMON,
             )
         return CtlError(f"cannot reach a wasup daemon at {self.base_url}: {reason}", EXIT_NO_DAEMON)
+
+    def listing(self, path: str, key: str, what: str) -> tuple[list[Any], float]:
+        """``GET path``'s list under ``key``, and the daemon's time (ours if it sent none)."""
+        answer = self.call("GET", path)
+        if answer.status != 200:
+            raise self.refused(answer)
+        data = answer.json()
+        if not isinstance(data, dict) or not isinstance(data.get(key), list):
+            raise CtlError(f"the daemon at {self.base_url} sent an unexpected {what}")
+        now = data.get("time")
+        return data[key], now if isinstance(now, int | float) else time.time()
 
     def refused(self, answer: Answer) -> CtlError:
         """The error for a non-success answer, with the exit code its status calls for."""

@@ -7,7 +7,6 @@ speak only ``/v1/webhooks`` (docs/http.md, docs/webhooks.md).
 from __future__ import annotations
 
 import argparse
-import time
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -57,14 +56,8 @@ def run(client: Client, args: argparse.Namespace) -> int:
 
 
 def show(client: Client) -> int:
-    answer = client.call("GET", "/v1/webhooks")
-    if answer.status != 200:
-        raise client.refused(answer)
-    data = answer.json()
-    if not isinstance(data, dict) or not isinstance(data.get("targets"), list):
-        raise CtlError(f"the daemon at {client.base_url} sent an unexpected target list")
-    now = data.get("time")
-    print(table(data["targets"], now if isinstance(now, int | float) else time.time()))
+    targets, now = client.listing("/v1/webhooks", "targets", "target list")
+    print(table(targets, now))
     return EXIT_OK
 
 
