@@ -8,7 +8,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from supervisor.ctl import _ops, _screens, _webhooks
+from supervisor.ctl import _captures, _ops, _webhooks
 from supervisor.ctl._client import (
     DEFAULT_URL,
     EXIT_FAILED,
@@ -51,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         sub = actions.add_parser(verb.value, help=verb.help)
         sub.add_argument("id", help="instance id")
         _add_common(sub, defaults=False)
-    _screens.add_parser(actions)
+    _captures.add_parser(actions)
     _webhooks.add_parser(actions, _add_common)
     _ops.add_arguments(actions, _add_common)
 
@@ -104,7 +104,7 @@ def run(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> i
     """Run one ``wasup ctl`` command; messages go to stdout/stderr; returns the exit code."""
     env = os.environ if environ is None else environ
     if args.action == "screens":
-        return _screens.show_screens(args, env)
+        return _captures.show_screens(args, env)
     try:
         client = Client(base_url(args.url, env), api_key(args.key_file, env), args.timeout)
         if args.action == "status":
