@@ -14,7 +14,7 @@ import pytest
 from actors.lifecycle import State
 from actors.status import Change, InstanceStatus, StatusBoard
 from supervisor.http import HttpOptions
-from supervisor.http._events import BoardFeed
+from supervisor.http._feed import BoardFeed
 from supervisor.http._keys import FEED
 from tests.http_harness import Harness, make_ref, running
 

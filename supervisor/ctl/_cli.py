@@ -8,7 +8,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from supervisor.ctl import _captures, _ops, _webhooks
+from supervisor.ctl import _captures, _ops, _webhook_targets
 from supervisor.ctl._client import (
     DEFAULT_URL,
     EXIT_FAILED,
@@ -52,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         sub.add_argument("id", help="instance id")
         _add_common(sub, defaults=False)
     _captures.add_parser(actions)
-    _webhooks.add_parser(actions, _add_common)
+    _webhook_targets.add_parser(actions, _add_common)
     _ops.add_arguments(actions, _add_common)
 
 
@@ -112,7 +112,7 @@ def run(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> i
         if args.action == "qr":
             return show_qr(client, args.id, args.wait)
         if args.action == "webhooks":
-            return _webhooks.run(client, args)
+            return _webhook_targets.run(client, args)
         if args.action in _ops.ACTIONS:
             return _ops.run(client, args)
         return control(client, args.id, args.action)

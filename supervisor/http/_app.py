@@ -19,7 +19,7 @@ from supervisor.http import _commands, _instances, _stream, _webhooks
 from supervisor.http._auth import Access, check, load_keys
 from supervisor.http._cluster import CLUSTER, ClusterView, cluster_redirect
 from supervisor.http._commands import Handler
-from supervisor.http._events import BoardFeed
+from supervisor.http._feed import BoardFeed
 from supervisor.http._guard import body_deadline
 from supervisor.http._keys import (
     BOARD,

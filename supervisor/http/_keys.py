@@ -13,7 +13,7 @@ from prometheus_client.registry import CollectorRegistry
 from actors.history import TransitionLog
 from actors.status import StatusBoard
 from supervisor.http._auth import KeyRing
-from supervisor.http._events import BoardFeed
+from supervisor.http._feed import BoardFeed
 from supervisor.http._protocol import Control
 from supervisor.http._qr import QrCache
 from supervisor.settings import HttpConfig, InstanceDefaults
