@@ -7,7 +7,7 @@ Public API::
     parse_instance(data, *, source, defaults=None, simulator=False) -> InstanceConfig
                                                        # one instance, e.g. a PUT body
     instance_json(config: InstanceConfig) -> dict      # the one serialiser, read back above
-    check_config_main(path: Path) -> int               # ``wasup check-config FILE``
+    check_config_main(path: Path) -> int               # ``wasup check-config FILE``, selectors too
     is_safe_id(text: str) -> bool                      # ids become directory names
 
 Everything wrong raises :class:`actors.errors.ConfigError` whose message reads
@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from actors.errors import ConfigError
+from actors.selectors import load_selectors
 from supervisor import _config_reader as r
 from supervisor import settings as s
 from supervisor.cluster._config_yaml import parse_cluster
@@ -378,6 +379,7 @@ def check_config_main(path: Path) -> int:
     """``wasup check-config FILE``: print ``FILE: ok, N instances`` (0) or the error (2)."""
     try:
         config = load_config(path)
+        load_selectors(config.selectors_file)  # a bad one would stop the daemon's start
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2

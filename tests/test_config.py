@@ -391,6 +391,23 @@ def test_check_config_main_reports_ok_and_errors(
     assert err.startswith(f"{bad}:2: instances[1].id: duplicate id")
 
 
+def test_check_config_main_reads_the_selectors_file_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    selectors = tmp_path / "selectors.yaml"
+    selectors.write_text("texts: {use_here: [Hier verwenden]}\n")
+    config = write(tmp_path, "state_dir: s\nselectors_file: selectors.yaml\n", "c.yaml")
+    assert check_config_main(config) == 0
+    assert capsys.readouterr().out == f"{config}: ok, 0 instances\n"
+
+    selectors.write_text("texts: {use_here: 3}\n")
+    assert check_config_main(config) == 2
+    assert capsys.readouterr().err.startswith(f"{selectors}: texts.use_here")
+    selectors.unlink()
+    assert check_config_main(config) == 2
+    assert capsys.readouterr().err.startswith(f"{selectors}: cannot read selectors file")
+
+
 def test_parse_instance_checks_a_put_body_like_the_file() -> None:
     defaults = InstanceDefaults(start=StartPolicy.ALWAYS)
     made = parse_instance({"id": "new_1", "qr_idle_timeout": "2m"}, source="PUT", defaults=defaults)
