@@ -127,6 +127,9 @@ async def test_reload_button_after_the_last_ref_restarts_rotation(
 
     await call(phone.settings, first_ref_ttl=30.0)
     await reload.click()
+    # The expired canvas stays drawn (and visible to Playwright) with its old data-ref until
+    # the server's new QR arrives: wait for that screen, not for any canvas.
+    await screen_is(page, "qr")
     ref = await showing_ref(page)
     assert await call(phone.refs) == [ref]
     assert (await call(phone.devices))[0].refs_issued == 1
