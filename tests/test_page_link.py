@@ -1,5 +1,5 @@
 """What the instance actor's PageLink remembers of its page, without a browser: stale reports,
-the QR rotation's ref lifetimes, "linked", QR wanted until, and void parent decisions."""
+the QR rotation's ref lifetimes, "linked", QR wanted until, stale parent decisions."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 from actors import InstanceStatus, State
 from actors import messages as m
 from actors._instance_spec import InstanceSpec
+from actors._orders import Effect
 from actors._page_link import PageLink
 from actors.driver import Driver
 from actors.liveness import FIRST_REF_LIFETIME, NEXT_REF_LIFETIME
@@ -84,12 +85,15 @@ def test_the_qr_stays_wanted_for_the_idle_timeout_from_each_request(link: PageLi
     assert link.want_qr(NOW + 50) == NOW + 50 + IDLE == link.qr_wanted_until
 
 
-def test_a_decision_about_an_older_browser_or_a_stopped_instance_is_void(link: PageLink) -> None:
-    assert link.decision_applies(None, State.STOPPED, "wake")
-    assert link.decision_applies(1, State.BACKOFF, "wake")
-    assert not link.decision_applies(0, State.BACKOFF, "wake")
-    assert not link.decision_applies(1, State.STOPPED, "wake")
-    assert not link.decision_applies(1, State.PARKED, "wake")
+def test_a_decision_about_an_older_browser_is_stale_and_logged(
+    link: PageLink, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="t"):
+        assert link.effect(m.Park("x", generation=0), State.BACKOFF, "park") is Effect.STALE
+        assert link.effect(m.Park("x", generation=1), State.BACKOFF, "park") is Effect.PARK
+    assert [r.getMessage() for r in caplog.records] == [
+        "park for generation 0 dropped (now 1, backoff)"
+    ]
 
 
 def test_without_a_browser_nothing_is_current_or_clicked(link: PageLink) -> None:
