@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -152,7 +153,23 @@ def test_after_a_restart_linked_sessions_launch_first_and_come_back_without_a_qr
             for iid in ("c1", "c2"):
                 wait_state(daemon.board, iid, State.CONNECTED)
             wait_state(daemon.board, "q", State.QR)
-            moves = {iid: daemon.history.transitions(iid) for iid in ("q", "c1", "c2")}
+            # This run's moves (an earlier run's, read back from its files, have seq < 0).
+            moves = {
+                iid: [t for t in daemon.history.transitions(iid) if t.seq > 0]
+                for iid in ("q", "c1", "c2")
+            }
+            assert daemon.http is not None
+            url = daemon.http.url + "/v1/instances/c1/history"
+            opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+            with opener.open(url, timeout=10) as response:
+                history = json.loads(response.read())["transitions"]
+        # The history outlived the daemon: the first run's moves, then the second run's.
+        runs = [n for n, t in enumerate(history) if t["reason"] == "added"]
+        assert len(runs) == 2, history
+        first_run = [(t["from"], t["to"]) for t in history[: runs[1]]]
+        assert ("starting", "qr") in first_run, history  # linked by a scan, then stopped
+        assert first_run[-1] == ("connected", "stopped"), history
+        assert len(history) - runs[1] == len(moves["c1"]) and history[-1]["to"] == "connected"
         # With a gate of one, the order of first screens is the launch order.
         first = {
             iid: next(t.at for t in log if t.src is State.STARTING) for iid, log in moves.items()
