@@ -111,7 +111,9 @@ async def proxy_unreachable(proxy: ProxyConfig, within: float = 5.0) -> str | No
     except TimeoutError:
         return f"proxy: {proxy.server} failed (no answer within {within:g} s)"
     except OSError as exc:
-        return f"proxy: {proxy.server} failed (unreachable: {exc.strerror or exc})"
+        # asyncio's own text repeats the address; the errno's is the reason alone.
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        return f"proxy: {proxy.server} failed (unreachable: {reason})"
     writer.close()
     with contextlib.suppress(OSError):
         await writer.wait_closed()

@@ -170,6 +170,7 @@ class Session:
                 **proxy,  # type: ignore[arg-type]
             )
             launch_seconds = time.monotonic() - started
+            self._driver.browsers += 1
         self._context = context
         try:
             context.on("close", lambda _ctx: self._died("the browser closed"))
@@ -370,6 +371,8 @@ class Session:
                 break
             await asyncio.sleep(0.02)
         clear_profile_locks(profile)
+        if context is not None:
+            self._driver.browsers -= 1
 
     async def _close_context(self, context: BrowserContext) -> None:
         try:
