@@ -219,6 +219,7 @@ class Session:
             self._spawn(self._capture_unknown(str(payload.get("hash") or "")))
         proxy = self._cfg.proxy
         if proxy is not None and report.screen in _OFFLINE and not self._proxy_watched:
+            self._proxy_watched = True
             self._spawn(self._watch_proxy(proxy))
 
     def _spawn(self, work: Any) -> None:
@@ -285,7 +286,6 @@ class Session:
         # A proxy that dies under a loaded page shows only as a lost connection (the page's
         # own offline screen, its retries failing below it); without this check the page
         # would wait offline until its progress deadline, blaming nobody.
-        self._proxy_watched = True
         try:
             while not (self._closing or self._gone) and self._reports.screen in _OFFLINE:
                 failure = await proxy_unreachable(proxy)
