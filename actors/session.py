@@ -355,6 +355,8 @@ class Session:
         for side_task in list(self._tasks):
             side_task.cancel()
         context, self._context, self._page = self._context, None, None
+        if context is not None:
+            self._driver.browsers -= 1  # closing from here on: no longer one the gate counts
         if context is not None and self._hung:
             # A hung browser cannot close itself gracefully: kill it by its profile.
             self._log.warning("killing the hung browser on its profile")
@@ -371,8 +373,6 @@ class Session:
                 break
             await asyncio.sleep(0.02)
         clear_profile_locks(profile)
-        if context is not None:
-            self._driver.browsers -= 1
 
     async def _close_context(self, context: BrowserContext) -> None:
         try:
