@@ -183,12 +183,21 @@ def test_after_a_restart_linked_sessions_launch_first_and_come_back_without_a_qr
 
 
 def test_the_auto_gate_narrows_as_our_browsers_open() -> None:
-    assert launch_gate_size(2) == 8 and launch_gate_size(1) == 4 and launch_gate_size(8) == 32
-    assert [launch_slots(2, n) for n in (0, 5, 10, 15, 20, 500)] == [8, 6, 5, 4, 2, 2]
+    assert launch_gate_size(2) == 10 and launch_gate_size(1) == 5 and launch_gate_size(8) == 40
+    assert [launch_slots(2, n) for n in (0, 5, 10, 12, 15, 18, 20, 500)] == [
+        10,
+        10,
+        10,
+        8,
+        6,
+        4,
+        2,
+        2,
+    ]
 
 
 @given(cores=st.integers(1, 64), browsers=st.integers(0, 5000), more=st.integers(1, 100))
-def test_the_auto_gate_stays_between_one_and_four_per_core(
+def test_the_auto_gate_stays_between_one_and_five_per_core(
     cores: int, browsers: int, more: int
 ) -> None:
     slots = launch_slots(cores, browsers)
