@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, ClassVar
 
@@ -26,6 +27,14 @@ from actors.errors import WasupError
 
 log = logging.getLogger("wasup.actors")
 _IDLE = object()
+
+
+@dataclass(frozen=True, slots=True)
+class Barrier:
+    """Asked after told messages: its answer says every message before it was handled.
+
+    (The root asks it of each new child after telling it to start, so that boot launches
+    reach the launch gate one after the other, in the order the root started them.)"""
 
 
 class GuardedActor(pykka.ThreadingActor):
@@ -40,6 +49,8 @@ class GuardedActor(pykka.ThreadingActor):
         """Where failures are logged; a subclass gives its own (e.g. with its instance_id)."""
 
     def on_receive(self, message: Any) -> Any:
+        if type(message) is Barrier:
+            return None
         handler = self._handlers.get(type(message))
         if handler is None:
             self._boundary_log.warning("ignoring unexpected message %r", message)

@@ -45,10 +45,11 @@ class Driver:
         self,
         *,
         max_concurrent_launches: int = 2,
-        launch_limit: Callable[[], int] | None = None,
+        launch_limit: Callable[[int], int] | None = None,
     ) -> None:
         """``launch_limit``, when given, is asked at every grant how many launches may run
-        now (e.g. fewer while the host is loaded); ``max_concurrent_launches`` caps it."""
+        now, given how many browsers launched through the gate are open (e.g. fewer once
+        many are); ``max_concurrent_launches`` caps it."""
         if max_concurrent_launches < 1:
             raise ValueError("max_concurrent_launches must be at least 1")
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -72,6 +73,8 @@ class Driver:
         """Launches holding the gate now."""
         self.peak_launching = 0
         """Most launches that ever held the gate at once (the gate's bound, observed)."""
+        self.browsers = 0
+        """Browsers launched through the gate and not closed yet (sessions count them)."""
 
     # -- the loop thread -----------------------------------------------------------------
 
@@ -195,7 +198,7 @@ class Driver:
         wanted = self._max_slots
         if self._launch_limit is not None:
             try:
-                wanted = self._launch_limit()
+                wanted = self._launch_limit(self.browsers)
             except Exception:
                 log.exception("the launch limit failed; using the gate's size")
         return max(1, min(self._max_slots, wanted))

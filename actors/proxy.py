@@ -7,10 +7,13 @@ record names only where it is (a file or an environment variable), and
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from actors.errors import WasupError
 
@@ -94,4 +97,24 @@ def proxy_failure(proxy: ProxyConfig | None, message: str) -> str | None:
     for name in PROXY_NET_ERRORS:
         if name in message:
             return f"proxy: {proxy.server} failed ({name})"
+    return None
+
+
+async def proxy_unreachable(proxy: ProxyConfig, within: float = 5.0) -> str | None:
+    """``proxy: ...`` when nothing accepts a connection at the proxy's address within
+    ``within`` seconds; None when something does."""
+    address = urlsplit(proxy.server)
+    try:
+        _reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(address.hostname, address.port), within
+        )
+    except TimeoutError:
+        return f"proxy: {proxy.server} failed (no answer within {within:g} s)"
+    except OSError as exc:
+        # asyncio's own text repeats the address; the errno's is the reason alone.
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        return f"proxy: {proxy.server} failed (unreachable: {reason})"
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
     return None

@@ -22,32 +22,33 @@ from playwright.async_api import BrowserContext, Page, Request
 from playwright.async_api import Error as PlaywrightError
 
 from actors._capture import capture_screen
-from actors._screens import pairing_code_of
+from actors._pairing import PageReports, PairingRefused, SessionError, request_pairing_code
 from actors.chromium import chromium_version, identity_flags, launch_flags, user_agent
 from actors.driver import Driver
-from actors.errors import WasupError, check_writable
+from actors.errors import check_writable
 from actors.liveness import LivenessPlan, Probe
 from actors.logs import InstanceLog
 from actors.messages import BrowserGone, PageLiveness, PageReport, ScreenCaptured
 from actors.procs import clear_profile_locks, kill_profile_processes, profile_processes
-from actors.proxy import ProxyConfig, ProxyError, playwright_proxy, proxy_failure
+from actors.proxy import (
+    ProxyConfig,
+    ProxyError,
+    playwright_proxy,
+    proxy_failure,
+    proxy_unreachable,
+)
 from actors.selectors import Selectors
 
 log = logging.getLogger("wasup.session")
 
+__all__ = ["PairingRefused", "Session", "SessionConfig", "SessionError"]
+
 _DETECTOR = resources.files("actors").joinpath("detect.js").read_text(encoding="utf-8")
 
-
-class SessionError(WasupError):
-    """A browser operation failed (launch, page action, pairing)."""
-
-
-class PairingRefused(SessionError):
-    """WhatsApp answered a pairing-code request with an error dialog or a bad number."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(f"WhatsApp refused the pairing code: {reason}")
-        self.reason = reason
+#: Screens of a page that lost its connection to WhatsApp.
+_OFFLINE = frozenset({"offline", "qr_offline"})
+#: Seconds between two checks of a proxy while its page stays offline.
+PROXY_RECHECK = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,10 +116,8 @@ class Session:
         self._open_task: asyncio.Task[Any] | None = None
         self._launch_started = False
         self._hung = False
-        self._latest: dict[str, Any] = {}
-        self._latest_order: tuple[float, int] = (0.0, 0)
-        self._reports = 0
-        self._news = asyncio.Event()
+        self._reports = PageReports()
+        self._proxy_watched = False
         self.user_agent = ""
 
     # -- launching -----------------------------------------------------------------------
@@ -140,15 +139,19 @@ class Session:
         self._unsubscribe_death = self._driver.on_driver_death(
             lambda: self._died("the Playwright driver died")
         )
-        # The user agent names the engine's real version; service workers (which serve
-        # WhatsApp Web on later starts of a profile) only see the command-line one.
-        version = await asyncio.to_thread(chromium_version, cfg.executable)
-        self.user_agent = user_agent(version)
-        flags = identity_flags(self.user_agent, cfg.locale)
+        # The gate's queue is the launch order only if nothing is awaited before a launch
+        # takes its place in it: the root starts boot launches one after the other in rank
+        # order, and any earlier await would let a later one overtake.
         async with self._driver.launch_slot(cfg.launch_rank):
             if self._closing:
                 raise SessionError("closed before launch")
             self._launch_started = True
+            # The user agent names the engine's real version; service workers (which serve
+            # WhatsApp Web on later starts of a profile) only see the command-line one.
+            # Looked up once per executable (cached), so only the first launch waits.
+            version = await asyncio.to_thread(chromium_version, cfg.executable)
+            self.user_agent = user_agent(version)
+            flags = identity_flags(self.user_agent, cfg.locale)
             started = time.monotonic()
             # Read now, not at config time: a rotated password needs no reload.
             proxy = {} if cfg.proxy is None else {"proxy": playwright_proxy(cfg.proxy)}
@@ -172,6 +175,7 @@ class Session:
                 **proxy,  # type: ignore[arg-type]
             )
             launch_seconds = time.monotonic() - started
+            self._driver.browsers += 1
         self._context = context
         try:
             context.on("close", lambda _ctx: self._died("the browser closed"))
@@ -215,13 +219,13 @@ class Session:
             order=(float(payload.get("t") or 0.0), int(payload.get("seq") or 0)),
         )
         self._post(report)
-        if report.order > self._latest_order:
-            self._latest, self._latest_order = payload, report.order
-            self._reports += 1
-            news, self._news = self._news, asyncio.Event()
-            news.set()
+        self._reports.offer(payload, report.order)
         if report.screen == "unknown":
             self._spawn(self._capture_unknown(str(payload.get("hash") or "")))
+        proxy = self._cfg.proxy
+        if proxy is not None and report.screen in _OFFLINE and not self._proxy_watched:
+            self._proxy_watched = True
+            self._spawn(self._watch_proxy(proxy))
 
     def _spawn(self, work: Any) -> None:
         task = asyncio.ensure_future(work)
@@ -282,6 +286,21 @@ class Session:
         if failure is not None:
             self._died(failure)
 
+    async def _watch_proxy(self, proxy: ProxyConfig) -> None:
+        """While the page shows it is offline, check that its proxy still answers."""
+        # A proxy that dies under a loaded page shows only as a lost connection (the page's
+        # own offline screen, its retries failing below it); without this check the page
+        # would wait offline until its progress deadline, blaming nobody.
+        try:
+            while not (self._closing or self._gone) and self._reports.screen in _OFFLINE:
+                failure = await proxy_unreachable(proxy)
+                if failure is not None:
+                    self._died(failure)
+                    return
+                await asyncio.sleep(PROXY_RECHECK)
+        finally:
+            self._proxy_watched = False
+
     def _died(self, reason: str) -> None:
         if self._closing or self._gone:
             return
@@ -309,63 +328,14 @@ class Session:
         page = self._require_page()
         return bool(await page.evaluate("(key) => window.__wasupClick(key)", text_key))
 
-    async def _until(
-        self, done: Callable[[dict[str, Any]], bool], seconds: float, after: int = 0
-    ) -> dict[str, Any]:
-        """The first report (newer than report number ``after``) for which ``done`` holds."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + seconds
-        while self._reports <= after or not done(self._latest):
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                shown = self._latest.get("screen", "nothing")
-                raise SessionError(f"the page still shows {shown} after {seconds:g} s")
-            news = self._news
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(news.wait(), remaining)
-        return self._latest
-
     async def request_pairing_code(self, phone: str, wait_seconds: float = 15.0) -> str:
-        """Go through "Log in with phone number" and return the code WhatsApp shows.
-
-        Error dialogs ("Too many attempts", ...) and a refused number raise
-        :class:`PairingRefused` as soon as the page shows them; an expired code is
-        renewed with its button, never served.
-        """
+        """Go through "Log in with phone number" and return the code WhatsApp shows
+        (:func:`actors._pairing.request_pairing_code`)."""
         page = self._require_page()
-        number = "+" + "".join(c for c in phone if c.isdigit())
-        screen = self._latest.get("screen")
-        if screen == "pairing":
-            return self._served_code(self._latest)
-        before = self._reports
-        if screen == "pairing_expired":
-            if not await self.click("pairing_refresh"):
-                raise SessionError("the pairing code expired and no button renews it")
-        else:
-            if screen != "pairing_entry":
-                if not await self.click("link_with_phone"):
-                    raise SessionError("no 'Log in with phone number' link on the page")
-                entry = await self._until(
-                    lambda r: r.get("screen") in _ENTRY_OR_ERROR, wait_seconds, before
-                )
-                _raise_refusal(entry)
-            field = page.locator(", ".join(self._selectors.selectors["phone_input"])).first
-            await field.fill(number, timeout=wait_seconds * 1000)
-            before = self._reports
-            if not await self.click("next"):
-                await field.press("Enter")
-        result = await self._until(_pairing_answered, wait_seconds, before)
-        _raise_refusal(result)
-        if result.get("screen") == "pairing_expired":
-            raise SessionError("the pairing code expired before it could be served")
-        return self._served_code(result)
-
-    @staticmethod
-    def _served_code(report: dict[str, Any]) -> str:
-        code = pairing_code_of(_opt_str(report.get("code")))
-        if not code:
-            raise SessionError("the pairing code element has no code")
-        return code
+        phone_input = ", ".join(self._selectors.selectors["phone_input"])
+        return await request_pairing_code(
+            page, self._reports, self.click, phone_input, phone, wait_seconds
+        )
 
     def _require_page(self) -> Page:
         if self._page is None or self._gone:
@@ -390,6 +360,8 @@ class Session:
         for side_task in list(self._tasks):
             side_task.cancel()
         context, self._context, self._page = self._context, None, None
+        if context is not None:
+            self._driver.browsers -= 1  # closing from here on: no longer one the gate counts
         if context is not None and self._hung:
             # A hung browser cannot close itself gracefully: kill it by its profile.
             self._log.warning("killing the hung browser on its profile")
@@ -413,23 +385,6 @@ class Session:
         except (TimeoutError, PlaywrightError) as exc:
             self._log.warning("graceful close failed (%s); killing", exc)
             kill_profile_processes(self._cfg.profile_dir)
-
-
-_ENTRY_OR_ERROR = frozenset({"pairing_entry", "pairing_error"})
-
-
-def _pairing_answered(report: dict[str, Any]) -> bool:
-    screen = report.get("screen")
-    if screen == "pairing_entry":
-        return report.get("detail") == "invalid_phone"
-    return screen in ("pairing", "pairing_error", "pairing_expired")
-
-
-def _raise_refusal(report: dict[str, Any]) -> None:
-    if report.get("screen") == "pairing_error":
-        raise PairingRefused(str(report.get("detail") or "error"))
-    if report.get("screen") == "pairing_entry" and report.get("detail") == "invalid_phone":
-        raise PairingRefused("invalid_phone")
 
 
 def _opt_str(value: Any) -> str | None:

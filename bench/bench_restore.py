@@ -1,11 +1,15 @@
 """Mass restore and the launch gate. Prints two tables.
 
-    .venv/bin/python bench/bench_restore.py [--sizes 5,10,20,50] [--gates 2,auto,0] [--restore 50]
+    .venv/bin/python bench/bench_restore.py [--sizes 5,10,20,50] [--gates auto,0] [--repeats 3]
+        [--restore 50]
 
 1. Cold starts: N instances with ``start: always`` and fresh profiles, for each launch gate
    (``max_concurrent_launches``; ``auto`` is wasup's default, sized from the cores and the
-   load; 0 stands for an unbounded burst, a gate of N): seconds
-   from the daemon's start until every instance shows its QR.
+   browsers open; 0 stands for an unbounded burst, a gate of N): seconds from the daemon's
+   start until every instance shows its QR. Each cell is the median of ``--repeats`` runs
+   (their range in brackets); the gates take turns within each round, in a rotating order,
+   so a slow spell of the machine does not fall on one gate only. With both ``auto`` and
+   ``0``, the last column is auto's median over the burst's.
 2. Mass restore: ``--restore`` instances are linked (each QR scanned by the simulated phone),
    the daemon stops and a new one starts on the same state directory; seconds until all of
    them are ``connected`` again, next to the cold start of the same instances. Peak memory
@@ -19,6 +23,9 @@ daemon restart, as WhatsApp's do), with its fast timings.
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
+import statistics
 import sys
 import tempfile
 import threading
@@ -70,7 +77,9 @@ def cold(sim: SimulatorThread, tmp: Path, size: int, gate: int | str, name: str)
     with running_daemon(tmp / f"{name}.yaml", text_for(tmp / name, sim, ids, gate)) as daemon:
         for iid in ids:
             wait_for(daemon.board, iid, lambda r: r.qr_ref is not None, WAIT, "a QR")
-        return time.monotonic() - t0
+        seconds = time.monotonic() - t0
+    shutil.rmtree(tmp / name, ignore_errors=True)  # fresh profiles every run, and disk to spare
+    return seconds
 
 
 def restore(sim: SimulatorThread, tmp: Path, size: int, gate: int | str) -> tuple[float, ...]:
@@ -97,29 +106,51 @@ def restore(sim: SimulatorThread, tmp: Path, size: int, gate: int | str) -> tupl
     return cold_s, cold_mib, restore_s, memory.stop(), qrs
 
 
+def gate_name(gate: int | str) -> str:
+    return "unbounded" if gate == 0 else f"gate {gate}"
+
+
+def cold_table(
+    sim: SimulatorThread, tmp: Path, sizes: list[int], gates: list[int | str], repeats: int
+) -> None:
+    ratio = "auto" in gates and 0 in gates
+    heads = [gate_name(g) for g in gates] + (["auto / unbounded"] if ratio else [])
+    print("| instances | " + " | ".join(f"{h:>20}" for h in heads) + " |")
+    print("|-----------|" + "|".join("-" * 22 for _ in heads) + "|")
+    for size in sizes:
+        runs: dict[int | str, list[float]] = {gate: [] for gate in gates}
+        for n in range(repeats):
+            turn = n % len(gates)
+            for gate in gates[turn:] + gates[:turn]:
+                name = f"c{size}g{gate}r{n}"
+                runs[gate].append(cold(sim, tmp, size, gate or size, name))
+        medians = {gate: statistics.median(seconds) for gate, seconds in runs.items()}
+        cells = [
+            f"{medians[g]:.1f} s ({min(runs[g]):.1f}-{max(runs[g]):.1f})".rjust(20) for g in gates
+        ]
+        if ratio:
+            cells.append(f"{medians['auto'] / medians[0]:.2f}x".rjust(20))
+        print(f"| {size:>9} | " + " | ".join(cells) + " |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="5,10,20,50")
-    parser.add_argument("--gates", default="2,auto,0", help="gates to compare; 0: unbounded")
+    parser.add_argument("--gates", default="auto,0", help="gates to compare; 0: unbounded")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per cell (median)")
     parser.add_argument("--restore", type=int, default=50, help="instances to link and restore")
     parser.add_argument("--restore-gate", default="auto")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
     gates: list[int | str] = [g if g == "auto" else int(g) for g in args.gates.split(",") if g]
+    print(f"{os.cpu_count()} cores, 1-minute load average {os.getloadavg()[0]:.1f} at the start")
     with run_in_thread(SimSettings.fast()) as sim, tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        names = ["unbounded" if g == 0 else f"gate {g}" for g in gates]
         restore_gate: int | str = (
             args.restore_gate if args.restore_gate == "auto" else int(args.restore_gate)
         )
-        print("| instances | " + " | ".join(f"{n:>13}" for n in names) + " |")
-        print("|-----------|" + "|".join("-" * 15 for _ in names) + "|")
-        for size in sizes:
-            cells = []
-            for gate in gates:
-                seconds = cold(sim, tmp, size, gate or size, f"c{size}g{gate}")
-                cells.append(f"{seconds:>11.1f} s")
-            print(f"| {size:>9} | " + " | ".join(cells) + " |", flush=True)
+        if sizes and gates:
+            cold_table(sim, tmp, sizes, gates, max(1, args.repeats))
         if args.restore:
             cold_s, cold_mib, restore_s, restore_mib, qrs = restore(
                 sim, tmp, args.restore, restore_gate
@@ -133,6 +164,7 @@ def main() -> None:
                 f"| restart of the linked daemon, until all connected | {restore_s:.1f} "
                 f"| {restore_mib:.0f} | {qrs} |"
             )
+    print(f"1-minute load average {os.getloadavg()[0]:.1f} at the end")
 
 
 if __name__ == "__main__":

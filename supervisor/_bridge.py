@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +21,7 @@ from typing import Any
 import pykka
 
 from actors import WasupError
+from actors._files import write_atomically
 from actors.errors import Busy, StateWriteError
 from actors.logs import about
 from actors.messages import PairingCode
@@ -66,22 +65,12 @@ def save_runtime_instances(state_dir: Path, instances: list[InstanceConfig]) -> 
     """Write the run-time instances atomically; :class:`StateWriteError` names the path."""
     payload = [instance_json(c) for c in instances]
     path = state_dir / RUNTIME_FILE
-    tmp: str | None = None
     try:
-        state_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=state_dir, prefix=".instances.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(payload, f, indent=2)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        write_atomically(path, json.dumps(payload, indent=2))
     except OSError as exc:
         raise StateWriteError(
             f"cannot write run-time instances to {path}: {exc.strerror or exc}; nothing changed"
         ) from None
-    finally:
-        if tmp is not None and os.path.exists(tmp):
-            Path(tmp).unlink(missing_ok=True)
 
 
 class SupervisorControl:

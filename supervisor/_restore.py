@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
+from actors._files import write_atomically
 from actors.lifecycle import State
 from actors.status import InstanceStatus
 from supervisor.settings import InstanceConfig
@@ -62,15 +61,7 @@ def states_of(
 
 def save_last_states(state_dir: Path, states: Mapping[str, str]) -> None:
     """Write the states atomically (a crash mid-write leaves the previous file)."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=state_dir, prefix=".last-states.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(dict(states), f, indent=1)
-        os.replace(tmp, state_dir / LAST_STATES)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(state_dir / LAST_STATES, json.dumps(dict(states), indent=1))
 
 
 def load_last_states(state_dir: Path) -> dict[str, State]:

@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 import pykka
 
 from actors import State, StatusBoard, UnknownInstance
-from actors.boundary import GuardedActor
+from actors.boundary import Barrier, GuardedActor
 from actors.driver import Driver
 from actors.instance import InstanceActor
 from actors.logs import about
@@ -62,6 +62,9 @@ from supervisor.policy import (
 from supervisor.settings import BrowserConfig, InstanceConfig, SupervisionConfig
 
 log = logging.getLogger("wasup.supervisor")
+
+#: Seconds the root waits for a new child to take its first start (normally milliseconds).
+SETTLE_TIMEOUT = 10.0
 
 
 @dataclass
@@ -129,6 +132,29 @@ class RootSupervisor(GuardedActor):
 
     def _now(self) -> Now:
         return Now(self._clock(), self._wall())
+
+    def _begin(self, record: _Record, steps: Sequence[Step]) -> None:
+        """Deliver a new child's first steps and wait until it has carried them out.
+
+        Children run on their own threads: told one after the other, their first launches
+        would still race to the launch gate, and the first to reach a free gate would take
+        it whatever its rank. Waiting here until this child has handed its launch to the io
+        loop makes the boot order (spawn order, restore order) the order of arrival at the
+        gate, so the gate's ranking holds for every launch, the first ones too.
+        """
+        self._deliver(record, steps)
+        if not any(isinstance(step, Tell) for step in steps):
+            return
+        try:
+            record.ref.ask(Barrier(), timeout=SETTLE_TIMEOUT)
+        except pykka.Timeout:
+            log.warning(
+                "did not take its first start within %gs; later instances may launch first",
+                SETTLE_TIMEOUT,
+                extra=about(record.config.id),
+            )
+        except pykka.ActorDeadError:
+            log.warning("died before its first start", extra=about(record.config.id))
 
     def _deliver(self, record: _Record, steps: Sequence[Step]) -> None:
         for step in steps:
@@ -220,7 +246,7 @@ class RootSupervisor(GuardedActor):
         if msg.config.id in self._records:
             raise InstanceExists(f"instance {msg.config.id!r} exists already")
         record = self._spawn(msg.config)
-        self._deliver(record, first_steps(msg.config))
+        self._begin(record, first_steps(msg.config))
 
     def _on_remove(self, msg: Remove) -> None:
         record = self._require(msg.instance_id)
@@ -253,7 +279,7 @@ class RootSupervisor(GuardedActor):
         for instance_id in (*plan.changed, *plan.added):
             config = wanted[instance_id]
             record = self._spawn(config)
-            self._deliver(record, first_steps(config, replaced=was.get(instance_id)))
+            self._begin(record, first_steps(config, replaced=was.get(instance_id)))
         return {
             "added": list(plan.added),
             "removed": list(plan.removed),

@@ -62,7 +62,7 @@ def browser_version(executable: str) -> str:
 
 def launch_driver(browser: BrowserConfig) -> Driver:
     """The driver with its launch gate: the configured size, or ``auto``: sized from the
-    cores this process may use and, at each launch, from the host's load."""
+    cores this process may use and, at each launch, from how many of its browsers are open."""
     if browser.max_concurrent_launches is not None:
         return Driver(max_concurrent_launches=browser.max_concurrent_launches)
     # A cgroup or taskset may allow fewer cores than the host has.
@@ -70,7 +70,7 @@ def launch_driver(browser: BrowserConfig) -> Driver:
     count = cores or 1
     return Driver(
         max_concurrent_launches=launch_gate_size(count),
-        launch_limit=lambda: launch_slots(count, os.getloadavg()[0]),
+        launch_limit=lambda browsers: launch_slots(count, browsers),
     )
 
 

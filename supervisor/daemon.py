@@ -25,7 +25,7 @@ import pykka
 from prometheus_client import CollectorRegistry
 
 from actors import Change, State, StatusBoard, WasupError, find_chromium
-from actors.history import TransitionLog
+from actors.history import HISTORY_DIR, TransitionLog
 from actors.logs import about
 from actors.procs import kill_profile_processes
 from actors.selectors import load_selectors
@@ -101,6 +101,8 @@ class Daemon:
     def start(self) -> None:
         cfg = self.config
         self._lock = acquire_lock(cfg.state_dir)
+        # Under the lock (one writer), before the first instance is on the board.
+        self.history.persist(cfg.state_dir / HISTORY_DIR)
         executable = find_chromium(cfg.browser.executable)
         selectors = load_selectors(cfg.selectors_file)
         self.driver.start()
@@ -376,6 +378,8 @@ class Daemon:
         if self.cluster is not None:
             with _logged("giving up the cluster lease"):
                 self.driver.submit(self.cluster.close()).result(timeout=30)
+        with _logged("saving the transition history"):
+            self.history.close()  # after the actors: their last moves (to stopped) included
         with _logged("closing the HTTP server and simulator"):
             self.driver.submit(self._stop_loop_side()).result(timeout=10)
         with _logged("stopping the Playwright driver"):

@@ -3,8 +3,12 @@
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from actors.history import TransitionLog, transition_for
 from actors.lifecycle import State
@@ -73,6 +77,93 @@ def test_changes_heard_out_of_order_are_kept_in_board_order() -> None:
         log.record(change)
     assert [t.dst for t in log.transitions("a")] == [State.STOPPED, State.STARTING, State.QR]
     assert transition_for(heard[2]) is not None
+
+
+def _persisted(directory: Path, limit: int = 100) -> tuple[StatusBoard, TransitionLog]:
+    board = StatusBoard(clock=iter(float(t) for t in range(1000, 100000)).__next__)
+    log = TransitionLog(limit)
+    log.persist(directory)
+    log.attach(board)
+    return board, log
+
+
+def _moves(log: TransitionLog, iid: str) -> list[tuple[State | None, State, str, float]]:
+    return [(t.src, t.dst, t.reason, t.at) for t in log.transitions(iid)]
+
+
+def test_the_history_survives_a_restart_in_its_own_file(tmp_path: Path) -> None:
+    board, log = _persisted(tmp_path)
+    board.add("a")
+    board.move("a", State.STARTING, generation=1)
+    board.move("a", State.BACKOFF, last_error="the page crashed", next_attempt=5.0)
+    board.move("a", State.STOPPED)
+    before = _moves(log, "a")
+    log.close()
+    saved = json.loads((tmp_path / "a.json").read_text())
+    assert [(e["from"], e["to"], e["reason"]) for e in saved][2] == (
+        "starting",
+        "backoff",
+        "the page crashed",
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]  # no temporary left
+
+    board, log = _persisted(tmp_path)  # the next run
+    board.add("a")
+    board.move("a", State.STARTING, generation=1)
+    after = _moves(log, "a")
+    assert after[: len(before)] == before
+    assert [(src, dst, why) for src, dst, why, _ in after[len(before) :]] == [
+        (None, State.STOPPED, "added"),
+        (State.STOPPED, State.STARTING, "browser generation 1 launching"),
+    ]
+    log.close()
+    assert len(json.loads((tmp_path / "a.json").read_text())) == len(after)
+
+
+def test_the_saved_history_is_bounded_and_goes_with_its_instance(tmp_path: Path) -> None:
+    board, log = _persisted(tmp_path, limit=5)
+    for iid in ("a", "b"):
+        board.add(iid)
+    for generation in range(1, 10):
+        board.move("a", State.STARTING, generation=generation)
+        board.move("a", State.STOPPED)
+    board.remove("b")
+    log.close()
+    saved = json.loads((tmp_path / "a.json").read_text())
+    assert len(saved) == 5 and saved[-1]["generation"] == 9
+    assert not (tmp_path / "b.json").exists()  # a removed instance leaves no history behind
+    _board, again = _persisted(tmp_path, limit=3)
+    assert [t.generation for t in again.transitions("a")] == [8, 9, 9]
+    again.close()
+
+
+def test_a_damaged_history_file_is_set_aside_and_a_bad_entry_skipped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "a.json").write_text("[{not json")
+    good = {"at": 5.0, "from": None, "to": "stopped", "reason": "added", "generation": 0}
+    (tmp_path / "b.json").write_text(json.dumps([{"to": "sleeping"}, good]))
+    _board, log = _persisted(tmp_path)
+    assert log.transitions("a") == []
+    assert (tmp_path / "a.json.damaged").read_text() == "[{not json"  # kept for a look
+    assert [(t.dst, t.reason, t.seq) for t in log.transitions("b")] == [
+        (State.STOPPED, "added", -1)
+    ]
+    assert "a.json" in caplog.text and "sleeping" in caplog.text
+    log.close()
+
+
+def test_an_unwritable_history_directory_is_logged_and_nothing_else_fails(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocked = tmp_path / "history"
+    blocked.write_text("a file where the directory should be")
+    board, log = _persisted(blocked)
+    board.add("a")
+    board.move("a", State.STARTING, generation=1)
+    log.close()
+    assert [t.dst for t in log.transitions("a")] == [State.STOPPED, State.STARTING]
+    assert "cannot save the history of a" in caplog.text
 
 
 async def test_history_route_answers_oldest_first_and_needs_the_read_key() -> None:

@@ -18,10 +18,17 @@ import pytest
 
 from actors import State
 from actors.errors import ConfigError
-from actors.proxy import ProxyConfig, ProxyError, playwright_proxy, proxy_failure, read_password
+from actors.proxy import (
+    ProxyConfig,
+    ProxyError,
+    playwright_proxy,
+    proxy_failure,
+    proxy_unreachable,
+    read_password,
+)
 from supervisor.config import parse_config, parse_instance
 from supervisor.verbs import Verb
-from tests.daemon_harness import config_text, running_daemon, wait_state
+from tests.daemon_harness import config_text, link, phone_for, running_daemon, wait_state
 from tests.waiting import wait_for
 
 PASSWORD = "pw-" + "s3cr3t" * 4
@@ -135,6 +142,13 @@ class Tinyproxy:
     user: str
     password_file: Path
     log: Path
+    process: subprocess.Popen[bytes]
+    """The running tinyproxy (a test may kill it)."""
+
+    def kill(self) -> None:
+        """End the proxy at once, as a crash would: its tunnels close with it."""
+        self.process.kill()
+        self.process.wait(10)
 
 
 def _free_port() -> int:
@@ -173,7 +187,7 @@ def tinyproxy(tmp_path: Path) -> Iterator[Tinyproxy]:
                         f"tinyproxy did not start: {log.read_text() if log.exists() else ''}"
                     )
                 time.sleep(0.05)
-        yield Tinyproxy(port, "wasup", password_file, log)
+        yield Tinyproxy(port, "wasup", password_file, log, proc)
     finally:
         proc.terminate()
         try:
@@ -253,3 +267,57 @@ def test_a_refused_proxy_is_a_proxy_error_with_backoff_never_an_unknown_screen(
         assert {t.dst for t in moves} <= {State.STOPPED, State.STARTING, State.BACKOFF}
         assert all("unknown" not in t.reason for t in moves)
         assert record.screen != "unknown"
+
+
+@pytest.mark.browser
+def test_a_proxy_that_dies_mid_session_is_a_proxy_error_with_backoff(
+    tmp_path: Path, tinyproxy: Tinyproxy
+) -> None:
+    proxy = (
+        f'{{server: "http://127.0.0.1:{tinyproxy.port}", username: {tinyproxy.user}, '
+        f"password_file: {tinyproxy.password_file}}}"
+    )
+    text = config_text(tmp_path, ["direct", "proxied"]).replace(
+        "  - id: proxied\n", f"  - id: proxied\n    proxy: {proxy}\n"
+    )
+    with running_daemon(tmp_path / "wasup.yaml", text) as daemon:
+        phone = phone_for(daemon)
+        link(daemon, phone, "direct", "alice")
+        link(daemon, phone, "proxied", "bob")
+        tinyproxy.kill()
+        # The page only sees its connection drop (its offline screen): the proxy is blamed,
+        # at once, not after the progress deadline of a page waiting offline.
+        server = f"http://127.0.0.1:{tinyproxy.port}"
+        record = wait_for(
+            daemon.board,
+            "proxied",
+            lambda r: r.state is State.BACKOFF and r.last_error is not None,
+            what="backoff after the proxy died",
+        )
+        assert record.last_error is not None and record.last_error.startswith(f"proxy: {server}")
+        # Its retries fail on the proxy too, each with backoff.
+        record = wait_for(
+            daemon.board,
+            "proxied",
+            lambda r: r.state is State.BACKOFF and r.attempts >= 2,
+            what="a second attempt in backoff",
+        )
+        assert record.last_error == f"proxy: {server} failed (ERR_PROXY_CONNECTION_FAILED)"
+        assert record.next_attempt is not None and record.screen != "unknown"
+        moves = daemon.history.transitions("proxied")
+        assert all("unknown" not in t.reason for t in moves), moves
+        # The control: the direct instance never went through the proxy and stays connected.
+        assert daemon.board.require("direct").state is State.CONNECTED
+        assert [t.dst for t in daemon.history.transitions("direct")][-1] is State.CONNECTED
+
+
+async def test_a_proxy_is_unreachable_until_something_listens_at_its_address() -> None:
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        port = listening.getsockname()[1]
+        assert await proxy_unreachable(ProxyConfig(f"http://127.0.0.1:{port}")) is None
+    # The same address once nothing listens there (the negative control).
+    assert await proxy_unreachable(ProxyConfig(f"socks5://127.0.0.1:{port}")) == (
+        f"proxy: socks5://127.0.0.1:{port} failed (unreachable: Connection refused)"
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -152,36 +153,69 @@ def test_after_a_restart_linked_sessions_launch_first_and_come_back_without_a_qr
             for iid in ("c1", "c2"):
                 wait_state(daemon.board, iid, State.CONNECTED)
             wait_state(daemon.board, "q", State.QR)
-            moves = {iid: daemon.history.transitions(iid) for iid in ("q", "c1", "c2")}
+            # This run's moves (an earlier run's, read back from its files, have seq < 0).
+            moves = {
+                iid: [t for t in daemon.history.transitions(iid) if t.seq > 0]
+                for iid in ("q", "c1", "c2")
+            }
+            assert daemon.driver.browsers == 3  # what the auto gate narrows by
+            assert daemon.http is not None
+            url = daemon.http.url + "/v1/instances/c1/history"
+            opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+            with opener.open(url, timeout=10) as response:
+                history = json.loads(response.read())["transitions"]
+        assert daemon.driver.browsers == 0  # every browser closed, and counted out
+        # The history outlived the daemon: the first run's moves, then the second run's.
+        runs = [n for n, t in enumerate(history) if t["reason"] == "added"]
+        assert len(runs) == 2, history
+        first_run = [(t["from"], t["to"]) for t in history[: runs[1]]]
+        assert ("starting", "qr") in first_run, history  # linked by a scan, then stopped
+        assert first_run[-1] == ("connected", "stopped"), history
+        assert len(history) - runs[1] == len(moves["c1"]) and history[-1]["to"] == "connected"
         # With a gate of one, the order of first screens is the launch order.
         first = {
             iid: next(t.at for t in log if t.src is State.STARTING) for iid, log in moves.items()
         }
-        # The rank orders launches that wait at the gate; the first start to reach a free
-        # gate takes it whatever its rank (the actors' starts race on their own threads),
-        # so the order holds for every launch after the first.
-        ranked = ["c2", "c1", "q"]
-        launched = sorted(first, key=first.__getitem__)
-        assert launched[1:] == [iid for iid in ranked if iid != launched[0]], launched
+        # Strict, the first launch included: priority, then linked before the QR.
+        assert sorted(first, key=first.__getitem__) == ["c2", "c1", "q"], first
         for iid in ("c1", "c2"):
             assert State.QR not in {t.dst for t in moves[iid]}, moves[iid]
 
 
-def test_the_auto_gate_shrinks_with_the_load() -> None:
-    assert launch_gate_size(2) == 4 and launch_gate_size(1) == 2 and launch_gate_size(8) == 16
-    assert [launch_slots(2, load) for load in (0.0, 0.6, 1.0, 2.0, 9.0)] == [4, 3, 3, 2, 2]
+def test_the_auto_gate_narrows_as_our_browsers_open() -> None:
+    assert launch_gate_size(2) == 10 and launch_gate_size(1) == 5 and launch_gate_size(8) == 40
+    assert [launch_slots(2, n) for n in (0, 5, 10, 12, 15, 18, 20, 500)] == [
+        10,
+        10,
+        10,
+        8,
+        6,
+        4,
+        2,
+        2,
+    ]
 
 
-@given(cores=st.integers(1, 64), load=st.floats(0.0, 500.0))
-def test_the_auto_gate_stays_between_one_and_two_per_core(cores: int, load: float) -> None:
-    slots = launch_slots(cores, load)
+@given(cores=st.integers(1, 64), browsers=st.integers(0, 5000), more=st.integers(1, 100))
+def test_the_auto_gate_stays_between_one_and_five_per_core(
+    cores: int, browsers: int, more: int
+) -> None:
+    slots = launch_slots(cores, browsers)
     assert cores <= slots <= launch_gate_size(cores)
-    assert launch_slots(cores, load + 1.0) <= slots  # more load never allows more launches
+    assert launch_slots(cores, browsers + more) <= slots  # more browsers never widen it
+    assert launch_slots(cores, 0) == launch_gate_size(cores)
 
 
 async def test_the_launch_gate_asks_its_limit_at_every_grant() -> None:
     allowed = [1]
-    driver = Driver(max_concurrent_launches=3, launch_limit=lambda: allowed[0])
+    heard: list[int] = []
+
+    def limit(browsers: int) -> int:
+        heard.append(browsers)
+        return allowed[0]
+
+    driver = Driver(max_concurrent_launches=3, launch_limit=limit)
+    driver.browsers = 7  # what the sessions counted as open
     release = asyncio.Event()
     running: list[int] = []
 
@@ -193,7 +227,7 @@ async def test_the_launch_gate_asks_its_limit_at_every_grant() -> None:
     tasks = [asyncio.create_task(launch(n)) for n in range(4)]
     await asyncio.sleep(0.01)
     assert running == [0] and driver.launching == 1  # the limit says one
-    allowed[0] = 10  # the host got idle; the gate's own size (3) still caps it
+    allowed[0] = 10  # the limit widens; the gate's own size (3) still caps it
     release.set()
     await asyncio.sleep(0)
     release.clear()
@@ -202,3 +236,4 @@ async def test_the_launch_gate_asks_its_limit_at_every_grant() -> None:
     release.set()
     await asyncio.gather(*tasks)
     assert running == [0, 1, 2, 3] and driver.launching == 0
+    assert heard and set(heard) == {7}  # asked with the open browsers, at every grant

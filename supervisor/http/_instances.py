@@ -9,6 +9,7 @@ import re
 
 from aiohttp import web
 
+from actors.history import transition_json
 from actors.lifecycle import State
 from actors.liveness import qr_withheld
 from actors.status import InstanceStatus
@@ -16,7 +17,6 @@ from supervisor.http._cluster import CLUSTER, cluster_list, local_json
 from supervisor.http._commands import run_command
 from supervisor.http._keys import BOARD, FEED, HISTORY, OPTIONS, QR_CACHE
 from supervisor.http._validate import HttpProblem, instance_id
-from supervisor.http._views import transition_json
 from supervisor.verbs import Verb
 
 FORMATS: dict[str, str] = {

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from actors.history import Transition
 from actors.status import InstanceStatus
 from actors.usage import Usage
 from supervisor.metrics import RESTART_REASONS
@@ -51,15 +50,4 @@ def resources_json(usage: Usage) -> dict[str, Any]:
         "cpu_seconds": round(usage.cpu_seconds, 3),
         "processes": usage.processes,
         "sampled_at": usage.at,
-    }
-
-
-def transition_json(transition: Transition) -> dict[str, Any]:
-    """One entry of ``GET /v1/instances/{id}/history``."""
-    return {
-        "at": transition.at,
-        "from": None if transition.src is None else transition.src.value,
-        "to": transition.dst.value,
-        "reason": transition.reason,
-        "generation": transition.generation,
     }
