@@ -4,14 +4,15 @@
 # tests), prometheus (promtool checks metrics and alert rules), systemd (systemd-analyze
 # verifies the unit), systemd-container and mmdebstrap (tests/systemd boots the unit under a
 # real systemd in a container built from a cached Debian rootfs), tinyproxy (a real HTTP proxy
-# for the per-instance proxy tests), etcd-server (the etcd that cluster mode's tests run).
+# for the per-instance proxy tests), etcd-server (the etcd that cluster mode's tests run),
+# curl (a cluster scenario follows a redirected QR fetch with curl -L).
 # Python: a virtualenv in .venv with wasup installed in editable mode. The names `supervisor`
 # and `actors` clash with other PyPI packages, so never install system-wide.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 python=${PYTHON:-python3}
-apt_packages=(chromium libzbar0 prometheus systemd systemd-container mmdebstrap tinyproxy etcd-server openssl)
+apt_packages=(chromium libzbar0 prometheus systemd systemd-container mmdebstrap tinyproxy etcd-server openssl curl)
 # Debian's own python3 makes virtualenvs only with python3-venv installed.
 "$python" -c 'import ensurepip, venv' 2>/dev/null || apt_packages+=(python3-venv)
 missing=()

@@ -24,9 +24,12 @@ WASUP = [sys.executable, "-m", "supervisor.cli"]
 class Proc:
     """A running ``wasup`` whose stderr lines can be awaited."""
 
-    def __init__(self, args: list[str]) -> None:
+    def __init__(self, args: list[str], command: list[str] | None = None) -> None:
         self.popen = subprocess.Popen(
-            [*WASUP, *args], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
+            [*(command or WASUP), *args],
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
         )
         self.lines: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []

@@ -1,0 +1,274 @@
+"""Three daemons, one etcd, one simulator: the cluster scenarios' world and their judge.
+
+:class:`Cluster` runs the nodes (:mod:`tests.cluster.nodes`) against one shared simulator.
+The simulator's per-account ``max_live`` (the most page connections of one account that
+were authenticated at the same moment) is the judge: two owners of one instance would show
+as 2. :class:`EtcdView` reads the cluster's keys straight from etcd with the real store, so
+the tests see ownership as etcd holds it, not as a node reports it.
+
+The fixtures are in ``tests/cluster/conftest.py``; the benchmark uses this module directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from actors.procs import kill_profiles
+from simulator import ControlError, SimulatorThread
+from supervisor.cluster import ClusterConfig, EtcdStore, Snapshot, StoreUnavailable, place
+from tests.cluster.nodes import Node, NodeSpec, Timings, node_config, wait_until_true
+from tests.etcd_server import free_port
+
+NAME = "scen"
+WAIT = 60.0
+
+
+class EtcdView:
+    """The cluster's keys as etcd holds them, read by a store of its own on its own loop."""
+
+    def __init__(self, etcd: Iterable[str], name: str = NAME) -> None:
+        cfg = ClusterConfig(
+            etcd=tuple(etcd),
+            profile_dir=Path("/nonexistent"),
+            advertise_url="http://127.0.0.1:1",
+            name=name,
+            node_id="judge",
+        )
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        self._store = self._run(_make_store(cfg))
+
+    def snapshot(self) -> Snapshot | None:
+        """One read of every key; None while no endpoint answers."""
+        try:
+            snap: Snapshot = self._run(self._store.snapshot())
+        except StoreUnavailable:
+            return None
+        return snap
+
+    def owners(self) -> dict[str, str]:
+        """Instance id -> owning node id ({} while etcd does not answer)."""
+        snap = self.snapshot()
+        return {} if snap is None else {i: o.node_id for i, o in snap.owners.items()}
+
+    def tokens(self) -> dict[str, int]:
+        """Instance id -> fencing token of its current owner."""
+        snap = self.snapshot()
+        return {} if snap is None else {i: o.token for i, o in snap.owners.items()}
+
+    def close(self) -> None:
+        """Close the store and stop the loop."""
+        with contextlib.suppress(Exception):
+            self._run(self._store.close())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+    def _run(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(30)
+
+
+async def _make_store(cfg: ClusterConfig) -> EtcdStore:
+    # The store takes its asyncio lock on the loop that builds it.
+    return EtcdStore(cfg, request_timeout=2.0)
+
+
+class Cluster:
+    """The nodes of one scenario, the simulator that judges them, and etcd's view."""
+
+    def __init__(
+        self,
+        root: Path,
+        sim: SimulatorThread,
+        etcd: list[str],
+        instances: list[str],
+        *,
+        timings: Timings | None = None,
+    ) -> None:
+        self.root = root
+        self.sim = sim
+        self.etcd = etcd
+        self.instances = list(instances)
+        self.timings = timings or Timings()
+        self.profile_dir = (root / "shared-profiles").resolve()
+        self.profile_dir.mkdir(parents=True, exist_ok=True)
+        self.nodes: dict[str, Node] = {}
+        self.view = EtcdView(etcd)
+
+    # --- nodes ------------------------------------------------------------------------
+
+    def add_node(
+        self, node_id: str, capacity: int, *, etcd: list[str] | None = None, extra: str = ""
+    ) -> Node:
+        """Configure a node (its own state dir and port; the shared profiles); not started."""
+        spec = NodeSpec(node_id, free_port(), capacity, tuple(etcd or self.etcd), extra)
+        text = node_config(
+            spec,
+            state_dir=self.root / node_id / "state",
+            profile_dir=self.profile_dir,
+            page_url=self.sim.url.rstrip("/"),
+            instances=self.instances,
+            timings=self.timings,
+            name=NAME,
+        )
+        node = Node(spec, self.root, text)
+        self.nodes[node_id] = node
+        return node
+
+    def start(self, *node_ids: str) -> None:
+        """Start these nodes (every configured one if none is named), one after another."""
+        for node_id in node_ids or tuple(self.nodes):
+            self.nodes[node_id].start()
+
+    def live(self) -> list[Node]:
+        """The nodes whose daemon process is alive."""
+        return [n for n in self.nodes.values() if n.running()]
+
+    def close(self) -> None:
+        """Stop every node, kill any browser left on the shared profiles, close the view."""
+        try:
+            for node in self.nodes.values():
+                node.stop()
+        finally:
+            kill_profiles(self.profile_dir / i for i in self.instances)
+            self.view.close()
+
+    # --- what the judge sees ----------------------------------------------------------
+
+    def max_live(self) -> dict[str, int]:
+        """Every account's ``max_live`` so far, from the simulator."""
+        return {c.account: c.max_live for c in self.sim.phone.accounts()}
+
+    def assert_no_overlap(self) -> None:
+        """The scenario's verdict: no account ever had two live connections."""
+        seen = self.max_live()
+        assert all(n <= 1 for n in seen.values()), f"overlap: max_live per account {seen}"
+
+    def browsers(self) -> dict[str, dict[str, list[int]]]:
+        """Node id -> instance id -> that node's browser pids on the instance's profile."""
+        return {
+            n.node_id: n.browsers(self.profile_dir, self.instances)
+            for n in self.nodes.values()
+            if n.running()
+        }
+
+    # --- instances --------------------------------------------------------------------
+
+    def owner(self, instance_id: str) -> Node | None:
+        """The node that owns ``instance_id`` in etcd, if it is one of ours and alive."""
+        node_id = self.view.owners().get(instance_id)
+        node = self.nodes.get(node_id or "")
+        return node if node is not None and node.running() else None
+
+    def status(self, instance_id: str) -> dict[str, Any] | None:
+        """The instance's status record from its owner (None: no owner or no answer)."""
+        node = self.owner(instance_id)
+        if node is None:
+            return None
+        try:
+            answer = node.get(f"/v1/instances/{instance_id}")
+        except OSError:
+            return None
+        if answer.status_code != 200:
+            return None
+        record: dict[str, Any] = answer.json()
+        record["_node"] = node.node_id
+        return record
+
+    def wait_status(
+        self,
+        instance_id: str,
+        predicate: Callable[[dict[str, Any]], bool],
+        what: str,
+        timeout: float = WAIT,
+    ) -> dict[str, Any]:
+        """Wait until the owner reports a status that satisfies ``predicate``."""
+
+        def check() -> dict[str, Any] | None:
+            record = self.status(instance_id)
+            return record if record is not None and predicate(record) else None
+
+        found: dict[str, Any] = wait_until_true(check, f"{instance_id}: {what}", timeout)
+        return found
+
+    def wait_connected(
+        self, ids: Iterable[str], *, away_from: str | None = None, timeout: float = WAIT
+    ) -> dict[str, dict[str, Any]]:
+        """Wait until each instance is connected on its owner (other than ``away_from``)."""
+        return {
+            i: self.wait_status(
+                i,
+                lambda r: r.get("state") == "connected" and r["_node"] != away_from,
+                f"connected{f' away from {away_from}' if away_from else ''}",
+                timeout,
+            )
+            for i in ids
+        }
+
+    def wait_owned(
+        self, ids: Iterable[str], *, by: Iterable[str] | None = None, timeout: float = WAIT
+    ) -> dict[str, str]:
+        """Wait until every instance has an owner among ``by`` (default: the live nodes)."""
+        wanted = list(ids)
+
+        def check() -> dict[str, str] | None:
+            allowed = set(by) if by is not None else {n.node_id for n in self.live()}
+            owners = self.view.owners()
+            done = all(owners.get(i) in allowed for i in wanted)
+            return {i: owners[i] for i in wanted} if done else None
+
+        found: dict[str, str] = wait_until_true(check, f"owners of {wanted}", timeout)
+        return found
+
+    def placement(self) -> dict[str, str]:
+        """Where placement puts each instance over the live nodes (the settled state)."""
+        capacity = {n.node_id: n.spec.capacity for n in self.live()}
+        return {i: node for i, node in place(self.instances, capacity).items() if node}
+
+    def wait_placed(self, timeout: float = WAIT) -> dict[str, str]:
+        """Wait until etcd's owner keys are exactly the placement over the live nodes."""
+
+        def check() -> dict[str, str] | None:
+            owners = self.view.owners()
+            return owners if owners == self.placement() else None
+
+        found: dict[str, str] = wait_until_true(check, "owners as placed", timeout)
+        return found
+
+    def owned_by(self, node_id: str) -> list[str]:
+        """The instances ``node_id`` owns in etcd now."""
+        return sorted(i for i, owner in self.view.owners().items() if owner == node_id)
+
+    def link(self, instance_id: str, account: str) -> None:
+        """Scan the QR the owner shows into ``account``; wait until it is connected."""
+        for _ in range(5):
+            record = self.wait_status(instance_id, lambda r: bool(r.get("qr_ref")), "a QR")
+            try:
+                self.sim.phone.scan(record["qr_ref"], account)
+                break
+            except ControlError as exc:  # the ref rotated between reading and scanning
+                if exc.status != 404:
+                    raise
+        else:
+            raise AssertionError(f"{instance_id}: five QR refs expired before a scan")
+        self.wait_connected([instance_id])
+
+    def link_all(self) -> None:
+        """Link every instance ``<id>`` to the account ``acct-<id>``."""
+        for instance_id in self.instances:
+            self.link(instance_id, account_of(instance_id))
+
+
+def account_of(instance_id: str) -> str:
+    """The simulator account the scenarios link an instance to."""
+    return f"acct-{instance_id}"
+
+
+MakeCluster = Callable[..., Cluster]
+"""The ``make_cluster`` fixture: ``make(etcd_urls, instance_ids, timings=None)``."""
