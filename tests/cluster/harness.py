@@ -122,9 +122,12 @@ class Cluster:
         return node
 
     def start(self, *node_ids: str) -> None:
-        """Start these nodes (every configured one if none is named), one after another."""
-        for node_id in node_ids or tuple(self.nodes):
-            self.nodes[node_id].start()
+        """Start these nodes (every configured one if none is named) side by side."""
+        nodes = [self.nodes[node_id] for node_id in node_ids or tuple(self.nodes)]
+        for node in nodes:
+            node.spawn()
+        for node in nodes:
+            node.wait_up()
 
     def live(self) -> list[Node]:
         """The nodes whose daemon process is alive."""

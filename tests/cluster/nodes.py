@@ -143,11 +143,20 @@ class Node:
 
     def start(self) -> None:
         """Start the daemon on its own "host" and wait for its ``wasup up`` line."""
+        self.spawn()
+        self.wait_up()
+
+    def spawn(self) -> None:
+        """Start the daemon on its own "host"; :meth:`wait_up` waits until it serves."""
         assert not self.running(), f"{self.node_id} is already running"
         assert os.environ.get("WASUP_API_KEY") == API_KEY, "set WASUP_API_KEY to API_KEY first"
         command = [*UNSHARE, sys.executable, str(HOST), self.node_id, "--", *WASUP]
         self.proc = Proc(["run", "--config", str(self.config)], command)
         self.runs += 1
+
+    def wait_up(self) -> None:
+        """Wait for the ``wasup up`` line of the daemon :meth:`spawn` started."""
+        assert self.proc is not None
         self.proc.wait_line("wasup up", timeout=90)
         # unshare -> the host (the namespace's init) -> the daemon, its one child until the
         # daemon dies (orphans join the host then).
@@ -199,8 +208,14 @@ class Node:
         self.daemon.resume()
 
     def log(self) -> str:
-        """Every log line read so far (for failure messages)."""
-        return "" if self.proc is None else "".join(self.proc.seen)
+        """Every log line of the current (or last) daemon so far."""
+        if self.proc is None:
+            return ""
+        while not self.proc.lines.empty():
+            line = self.proc.lines.get_nowait()
+            if line:
+                self.proc.seen.append(line)
+        return "".join(self.proc.seen)
 
     def get(self, path: str, **kwargs: Any) -> requests.Response:
         """GET ``path`` on this node, redirects not followed."""
@@ -232,6 +247,8 @@ class Node:
         self.proc.pump.join(10)
         if self.proc.popen.stderr is not None:
             self.proc.popen.stderr.close()
+        # Kept for a failed scenario's post-mortem, next to the node's config.
+        (self.dir / f"daemon-{self.runs}.log").write_text(self.log())
 
 
 def wait_until_true(check: Any, what: str, timeout: float, every: float = 0.2) -> Any:
