@@ -237,11 +237,17 @@ class Cluster:
     def wait_placed(self, timeout: float = WAIT) -> dict[str, str]:
         """Wait until etcd's owner keys are exactly the placement over the live nodes."""
 
-        def check() -> dict[str, str] | None:
-            owners = self.view.owners()
-            return owners if owners == self.placement() else None
+        seen: list[tuple[dict[str, str], dict[str, str]]] = []
 
-        found: dict[str, str] = wait_until_true(check, "owners as placed", timeout)
+        def check() -> dict[str, str] | None:
+            owners, placed = self.view.owners(), self.placement()
+            seen[:] = [(owners, placed)]
+            return owners if owners == placed else None
+
+        try:
+            found: dict[str, str] = wait_until_true(check, "owners as placed", timeout)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; owners, placement: {seen}") from None
         return found
 
     def owned_by(self, node_id: str) -> list[str]:

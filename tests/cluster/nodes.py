@@ -196,6 +196,7 @@ class Node:
         """Wait until every process of the node (browsers included) has exited."""
         assert self.proc is not None
         self.proc.popen.wait(timeout)
+        self._reap()
 
     def pause(self) -> None:
         """SIGSTOP the daemon (its browsers and Playwright driver keep running)."""
