@@ -39,6 +39,7 @@ class EtcdView:
             name=name,
             node_id="judge",
         )
+        self._endpoints = len(cfg.etcd)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
@@ -46,11 +47,14 @@ class EtcdView:
 
     def snapshot(self) -> Snapshot | None:
         """One read of every key; None while no endpoint answers."""
-        try:
-            snap: Snapshot = self._run(self._store.snapshot())
-        except StoreUnavailable:
-            return None
-        return snap
+        # After a failed call the store moves on to the next endpoint: try each once.
+        for _ in range(self._endpoints):
+            try:
+                snap: Snapshot = self._run(self._store.snapshot())
+            except StoreUnavailable:
+                continue
+            return snap
+        return None
 
     def owners(self) -> dict[str, str]:
         """Instance id -> owning node id ({} while etcd does not answer)."""
@@ -63,8 +67,10 @@ class EtcdView:
         return {} if snap is None else {i: o.token for i, o in snap.owners.items()}
 
     def close(self) -> None:
-        """Close the store and stop the loop."""
-        with contextlib.suppress(Exception):
+        """Close the store and stop the loop (once)."""
+        if self._loop.is_closed():
+            return
+        with contextlib.suppress(StoreUnavailable, TimeoutError):
             self._run(self._store.close())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
@@ -100,6 +106,7 @@ class Cluster:
         self.profile_dir.mkdir(parents=True, exist_ok=True)
         self.nodes: dict[str, Node] = {}
         self.view = EtcdView(etcd)
+        self._closed = False
 
     # --- nodes ------------------------------------------------------------------------
 
@@ -135,6 +142,9 @@ class Cluster:
 
     def close(self) -> None:
         """Stop every node, kill any browser left on the shared profiles, close the view."""
+        if self._closed:
+            return
+        self._closed = True
         try:
             for node in self.nodes.values():
                 node.stop()
