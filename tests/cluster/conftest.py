@@ -57,6 +57,8 @@ def make_cluster(
     tmp_path: Path, judge: SimulatorThread, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[MakeCluster]:
     """Build a :class:`Cluster` on the given etcd URLs; every one built is closed after."""
+    if os.geteuid() != 0:
+        pytest.skip("each node runs in PID and UTS namespaces of its own (unshare): root only")
     monkeypatch.setenv("WASUP_API_KEY", API_KEY)
     built: list[Cluster] = []
 
