@@ -94,3 +94,18 @@ async def test_the_document_is_valid_openapi_3_1(h: Harness) -> None:
         "openapi_spec_validator", reason="openapi-spec-validator is not installed"
     )
     validator.validate(await document(h))
+
+
+async def test_per_instance_routes_document_the_cluster_redirect(h: Harness) -> None:
+    """Any node may answer 307 for an instance another node runs; PUT/DELETE never do."""
+    doc = await document(h)
+    redirecting, editing = [], []
+    for path, ops in doc["paths"].items():
+        if not path.startswith("/v1/instances/{id}"):
+            continue
+        for method, op in ops.items():
+            has = "307" in op["responses"]
+            (editing if method in ("put", "delete") else redirecting).append((method, path, has))
+    assert redirecting and editing
+    assert all(has for _m, _p, has in redirecting), redirecting
+    assert not any(has for _m, _p, has in editing), editing

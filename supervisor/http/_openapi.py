@@ -92,6 +92,7 @@ def openapi_document(cfg: HttpConfig, version: str) -> dict[str, Any]:
                     ),
                 },
                 instance=True,
+                redirects=False,  # any node edits the cluster's list
                 body={"content": {_JSON: {"schema": _ref("InstanceOptions")}}},
             ),
             "delete": _op(
@@ -108,6 +109,7 @@ def openapi_document(cfg: HttpConfig, version: str) -> dict[str, Any]:
                     ),
                 },
                 instance=True,
+                redirects=False,
             ),
         },
         "/v1/instances/{id}/qr": {"get": _qr_op(cfg)},

@@ -28,6 +28,18 @@ def _error(description: str) -> dict[str, Any]:
     return _json(_ref("Error"), description)
 
 
+_REDIRECT: dict[str, Any] = {
+    "description": "cluster mode: another node runs the instance; send the same request to it",
+    "headers": {
+        "Location": {
+            "description": "that node's advertise_url with the same path and query",
+            "schema": {"type": "string"},
+        }
+    },
+}
+"""Per-instance routes answer this for an instance another node owns (docs/cluster.md)."""
+
+
 def _op(
     summary: str,
     access: Access,
@@ -35,6 +47,7 @@ def _op(
     responses: dict[str, Any],
     *,
     instance: bool = False,
+    redirects: bool = True,
     parameters: list[dict[str, Any]] | None = None,
     body: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
@@ -58,6 +71,8 @@ def _op(
         op["security"] = [{}]
     if instance:
         responses = {**responses, "400": _error("invalid instance id or input")}
+    if instance and redirects:
+        responses = {**responses, "307": _REDIRECT}
     op["responses"] = responses
     return op
 

@@ -170,12 +170,13 @@ def test_an_instance_added_and_removed_through_a_non_owner(
             (s := cluster.view.snapshot()) is not None
             and new not in s.instances
             and new not in s.owners
+            and new not in s.status
             and s
         ),
         f"{new} gone from etcd",
         30,
     )
-    assert new not in snap.owners
+    assert new not in snap.owners and new not in snap.status  # no stale "connected" left
     wait_until_true(
         lambda: new not in cluster.nodes[owner].browsers(cluster.profile_dir, [new]),
         f"{new}'s browser closed",
