@@ -11,9 +11,10 @@ import json
 import os
 import signal
 import subprocess
+import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,22 @@ def nodes_by_id(node: Node) -> dict[str, str | None]:
     return {entry["id"]: entry["node"] for entry in body["instances"]}
 
 
+def wait_listed(
+    node: Node, expected: Callable[[dict[str, str | None]], bool], timeout: float = 30
+) -> None:
+    """Wait until ``node``'s cluster-wide list satisfies ``expected``.
+
+    The list follows etcd through the node's watch, and an owner's claim is logged before
+    the other node has seen it, so one read right after the claim may still lag.
+    """
+    deadline = time.monotonic() + timeout
+    seen = nodes_by_id(node)
+    while not expected(seen):
+        assert time.monotonic() < deadline, f"{node.url} lists {seen}"
+        time.sleep(0.1)
+        seen = nodes_by_id(node)
+
+
 def wait_owned(nodes: dict[str, Node], ids: list[str]) -> dict[str, str]:
     """Wait until each instance is owned where placement puts it; returns that placement."""
     target = place(ids, dict.fromkeys(nodes, 10))
@@ -83,7 +100,7 @@ def test_any_node_lists_the_cluster_redirects_to_owners_and_edits_the_list(
         owners = wait_owned(nodes, IDS)
         assert set(owners.values()) == {"a", "b"}, "placement spreads six instances"
         for node in nodes.values():
-            assert nodes_by_id(node) == owners
+            wait_listed(node, lambda listed: listed == owners)
 
         for iid, owner in owners.items():
             here, there = other(nodes, owner), nodes[owner]
@@ -115,7 +132,7 @@ def test_any_node_lists_the_cluster_redirects_to_owners_and_edits_the_list(
         status, body, _ = call(f"{nodes['b'].url}/v1/instances/{new}", "DELETE")
         assert status == 404, body
         for node in nodes.values():
-            assert new not in nodes_by_id(node)
+            wait_listed(node, lambda listed: new not in listed)
 
         status, metrics, _ = call(f"{nodes['a'].url}/metrics")
         assert status == 200
