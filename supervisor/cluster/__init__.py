@@ -36,9 +36,9 @@ from supervisor.cluster._errors import (
     IllegalLeaseMove,
     StoreUnavailable,
 )
+from supervisor.cluster._etcd_keys import Keys, Kind
 from supervisor.cluster._fence_client import FenceGone, FenceProcess
 from supervisor.cluster._fence_state import FenceReason, FenceReport, ReportKind
-from supervisor.cluster._keys import Keys, Kind
 from supervisor.cluster._lease import (
     LeaseAction,
     LeaseEvent,

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from supervisor.cluster._claims import ClusterView
 from supervisor.cluster._errors import ClusterError
-from supervisor.cluster._keys import Kind
+from supervisor.cluster._etcd_keys import Kind
 
 
 def _load(key: str, raw: bytes) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from aetcd import rpc
 
 from supervisor.cluster._config import ClusterConfig, etcd_endpoints
 from supervisor.cluster._errors import ClusterError, StoreUnavailable
-from supervisor.cluster._keys import Keys, Kind
+from supervisor.cluster._etcd_keys import Keys, Kind
 from supervisor.cluster._records import (
     Change,
     NodeRecord,
@@ -52,7 +52,7 @@ def _lease_missing(exc: BaseException) -> bool:
 
 
 class EtcdStore:
-    """Reads and writes one cluster's keys (see :mod:`supervisor.cluster._keys`)."""
+    """Reads and writes one cluster's keys (see :mod:`supervisor.cluster._etcd_keys`)."""
 
     def __init__(self, cfg: ClusterConfig, *, request_timeout: float | None = None) -> None:
         self._cfg = cfg
