@@ -99,7 +99,8 @@ async def test_the_document_is_valid_openapi_3_1(h: Harness) -> None:
 async def test_per_instance_routes_document_the_cluster_redirect(h: Harness) -> None:
     """Any node may answer 307 for an instance another node runs; PUT/DELETE never do."""
     doc = await document(h)
-    redirecting, editing = [], []
+    redirecting: list[tuple[str, str, bool]] = []
+    editing: list[tuple[str, str, bool]] = []
     for path, ops in doc["paths"].items():
         if not path.startswith("/v1/instances/{id}"):
             continue
