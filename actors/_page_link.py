@@ -21,7 +21,7 @@ from actors.lifecycle import State
 from actors.liveness import ref_lifetime
 from actors.logs import InstanceLog
 from actors.selectors import Selectors
-from actors.session import Session
+from actors.session import LAUNCH_MARGIN, Session
 from actors.status import InstanceStatus
 
 CLICK_TIMEOUT = 10.0
@@ -75,7 +75,10 @@ class PageLink:
         session, self.session = self.session, None
         if session is None:
             return
-        deadline = self._spec.session.close_timeout + self._spec.session.launch_timeout + 5
+        # A close first waits for a launch in flight (up to launch_timeout + LAUNCH_MARGIN),
+        # then closes within close_timeout; past that the actor moves on without it.
+        cfg = self._spec.session
+        deadline = cfg.close_timeout + cfg.launch_timeout + LAUNCH_MARGIN + 5
         try:
             self._wait(self._driver.submit(session.close()), deadline)
         except Exception:

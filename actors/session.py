@@ -49,6 +49,9 @@ _DETECTOR = resources.files("actors").joinpath("detect.js").read_text(encoding="
 _OFFLINE = frozenset({"offline", "qr_offline"})
 #: Seconds between two checks of a proxy while its page stays offline.
 PROXY_RECHECK = 5.0
+LAUNCH_MARGIN = 5.0
+"""Seconds past ``launch_timeout`` that a close waits for a launch in flight to return (the
+version look-up and the driver come before the launch call, and a loaded host is slow)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +118,8 @@ class Session:
         self._tasks: set[asyncio.Future[None]] = set()
         self._open_task: asyncio.Task[Any] | None = None
         self._launch_started = False
+        self._launch_done = asyncio.Event()
+        """Set once the browser launch call has returned or failed: no process comes after."""
         self._hung = False
         self._reports = PageReports()
         self._proxy_watched = False
@@ -158,25 +163,30 @@ class Session:
             playwright = await self._driver.playwright()
             # Playwright's own timeout, not asyncio.wait_for: on expiry Playwright kills the
             # browser it was starting, where a cancelled wait would leave it running.
-            context = await playwright.chromium.launch_persistent_context(
-                # The resolved path is what the command line shows and procs matches.
-                str(cfg.profile_dir.resolve()),
-                executable_path=cfg.executable,
-                headless=cfg.headless,
-                args=launch_flags(sandbox=cfg.sandbox, extra=(*flags, *cfg.extra_args)),
-                chromium_sandbox=cfg.sandbox,
-                user_agent=self.user_agent,
-                locale=cfg.locale,
-                viewport={"width": 1200, "height": 900},
-                handle_sigint=False,
-                handle_sigterm=False,
-                handle_sighup=False,
-                timeout=cfg.launch_timeout * 1000,
-                **proxy,  # type: ignore[arg-type]
-            )
+            try:
+                context = await playwright.chromium.launch_persistent_context(
+                    # The resolved path is what the command line shows and procs matches.
+                    str(cfg.profile_dir.resolve()),
+                    executable_path=cfg.executable,
+                    headless=cfg.headless,
+                    args=launch_flags(sandbox=cfg.sandbox, extra=(*flags, *cfg.extra_args)),
+                    chromium_sandbox=cfg.sandbox,
+                    user_agent=self.user_agent,
+                    locale=cfg.locale,
+                    viewport={"width": 1200, "height": 900},
+                    handle_sigint=False,
+                    handle_sigterm=False,
+                    handle_sighup=False,
+                    timeout=cfg.launch_timeout * 1000,
+                    **proxy,  # type: ignore[arg-type]
+                )
+                # Taken here, before anything else is awaited, so that a close() waiting for
+                # this launch finds the browser and closes it itself.
+                self._context = context
+            finally:
+                self._launch_done.set()
             launch_seconds = time.monotonic() - started
             self._driver.browsers += 1
-        self._context = context
         try:
             context.on("close", lambda _ctx: self._died("the browser closed"))
             await context.expose_binding("__wasupReport", self._on_report)
@@ -198,9 +208,11 @@ class Session:
             if cfg.liveness_timeout > 0:
                 self._spawn(self._watch_liveness(page, LivenessPlan(cfg.liveness_timeout)))
         except BaseException:
-            if self._closing:
-                # close() may have given up waiting for this launch: nobody else will close
-                # the browser it produced.
+            if self._closing and self._context is context:
+                # close() gave up waiting for this launch: nobody else will close the browser
+                # it produced. (When close() took it, closing it again here could kill, by
+                # profile, the next generation's browser.)
+                self._context = None
                 await self._close_context(context)
             raise
         return launch_seconds
@@ -353,10 +365,15 @@ class Session:
         if task is not None and not task.done() and task is not asyncio.current_task():
             if not self._launch_started:
                 task.cancel()  # still queued at the launch gate: nothing to clean up
-            # A launch in flight cannot be cancelled safely (the browser could appear after
-            # we stopped looking for it), so let it finish, then close what it opened.
-            with contextlib.suppress(BaseException):
-                await asyncio.wait_for(asyncio.shield(task), self._cfg.launch_timeout)
+            else:
+                # A launch in flight cannot be cancelled safely (the browser could appear
+                # after we stopped looking for it), so wait until the launch call returns,
+                # which Playwright's own timeout bounds, then close what it opened. The page
+                # load after it need not be waited for: it fails once the browser is closed.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        self._launch_done.wait(), self._cfg.launch_timeout + LAUNCH_MARGIN
+                    )
         for side_task in list(self._tasks):
             side_task.cancel()
         context, self._context, self._page = self._context, None, None
