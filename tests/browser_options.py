@@ -5,7 +5,11 @@ A plain module (not a pytest plugin), so test modules and fixture plugins can im
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
+
+from playwright.async_api import Browser, async_playwright
 
 from actors import find_chromium
 from actors.chromium import LAUNCH_FLAGS
@@ -21,3 +25,14 @@ def launch_options() -> dict[str, Any]:
         "handle_sigterm": False,
         "handle_sighup": False,
     }
+
+
+@contextlib.asynccontextmanager
+async def system_browser() -> AsyncIterator[Browser]:
+    """A Playwright of its own and one system Chromium, both stopped on the way out."""
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(**launch_options())
+        try:
+            yield browser
+        finally:
+            await browser.close()

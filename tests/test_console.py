@@ -14,12 +14,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Dialog, Page, async_playwright
+from playwright.async_api import Browser, Dialog, Page
 
 from actors import State
 from actors.usage import Usage
 from actors.vocabulary import RestartReason
-from tests.browser_options import launch_options
+from tests.browser_options import system_browser
 from tests.daemon_harness import config_text, running_daemon, wait_state
 from tests.http_harness import KEY, running
 from tests.waiting import wait_for
@@ -32,12 +32,8 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(**launch_options())
-        try:
-            yield browser
-        finally:
-            await browser.close()
+    async with system_browser() as browser:
+        yield browser
 
 
 def _card(instance_id: str) -> str:

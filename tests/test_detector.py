@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, Route, async_playwright
+from playwright.async_api import Browser, Route
 
 from actors.selectors import Selectors, load_selectors
 from actors.session import _DETECTOR
-from tests.browser_options import launch_options
+from tests.browser_options import system_browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 
@@ -82,10 +82,8 @@ PAGES = {
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        b = await p.chromium.launch(**launch_options())
-        yield b
-        await b.close()
+    async with system_browser() as browser:
+        yield browser
 
 
 def settled(report: dict[str, Any]) -> bool:

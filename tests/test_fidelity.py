@@ -16,13 +16,13 @@ from typing import Any, ParamSpec, TypeVar
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page
 
 from actors._screens import pairing_code_of
 from actors.selectors import load_selectors
 from actors.session import _DETECTOR
 from simulator import PhoneClient, SimSettings, SimulatorThread, run_in_thread
-from tests.browser_options import launch_options
+from tests.browser_options import system_browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 
@@ -45,10 +45,8 @@ def sim() -> Iterator[SimulatorThread]:
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        b = await p.chromium.launch(**launch_options())
-        yield b
-        await b.close()
+    async with system_browser() as browser:
+        yield browser
 
 
 class Watched:

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page
 from pyzbar import pyzbar
 
 from actors.lifecycle import State
-from tests.browser_options import launch_options
+from tests.browser_options import system_browser
 from tests.http_harness import KEY, make_ref, running
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -24,12 +24,8 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(**launch_options())
-        try:
-            yield browser
-        finally:
-            await browser.close()
+    async with system_browser() as browser:
+        yield browser
 
 
 async def qr_in_page(page: Page, instance_id: str) -> str:
