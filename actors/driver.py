@@ -73,6 +73,8 @@ class Driver:
         """Launches holding the gate now."""
         self.peak_launching = 0
         """Most launches that ever held the gate at once (the gate's bound, observed)."""
+        self.held_back = 0
+        """Launches that had to wait for a slot (0: the gate never delayed one)."""
         self.browsers = 0
         """Browsers launched through the gate and not closed yet (sessions count them)."""
 
@@ -174,6 +176,7 @@ class Driver:
         if not self._waiting and self._held < self._allowed():
             self._held += 1
         else:
+            self.held_back += 1
             ticket: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._waiting_seq += 1
             heapq.heappush(self._waiting, (rank, self._waiting_seq, ticket))

@@ -12,13 +12,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from actors._history_file import Entry, HistoryFiles
 from actors.lifecycle import State
+from actors.logs import about
 from actors.status import Change, InstanceStatus, StatusBoard
 
 log = logging.getLogger("wasup.history")
@@ -194,6 +195,24 @@ class TransitionLog:
         files = self._files
         if files is not None:
             files.changed(instance_id)
+
+    def keep_only(self, instance_ids: Collection[str]) -> list[str]:
+        """Forget every instance not in ``instance_ids``, and delete its saved file: the
+        earlier runs' instances removed from the config while no daemon ran. (One removed
+        while the daemon runs is forgotten at once, by :meth:`record`.) Returns their ids."""
+        keep = frozenset(instance_ids)
+        with self._lock:
+            gone = sorted(set(self._log) - keep)
+            for instance_id in gone:
+                del self._log[instance_id]
+        for instance_id in gone:
+            log.info(
+                "forgetting the saved history of %s: no longer configured",
+                instance_id,
+                extra=about(instance_id),
+            )
+            self._changed(instance_id)
+        return gone
 
     def transitions(self, instance_id: str) -> list[Transition]:
         """Oldest first."""

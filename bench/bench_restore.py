@@ -6,10 +6,12 @@
 1. Cold starts: N instances with ``start: always`` and fresh profiles, for each launch gate
    (``max_concurrent_launches``; ``auto`` is wasup's default, sized from the cores and the
    browsers open; 0 stands for an unbounded burst, a gate of N): seconds from the daemon's
-   start until every instance shows its QR. Each cell is the median of ``--repeats`` runs
-   (their range in brackets); the gates take turns within each round, in a rotating order,
-   so a slow spell of the machine does not fall on one gate only. With both ``auto`` and
-   ``0``, the last column is auto's median over the burst's.
+   start until every instance shows its QR, and how many launches each bounded gate made
+   wait for a slot (the most of any run; 0 means it started each launch when asked, as the
+   burst does). Each time is the median of ``--repeats`` runs (their range in brackets);
+   the gates take turns within each round, in a rotating order, so a slow spell of the
+   machine does not fall on one gate only. With both ``auto`` and ``0``, one column is
+   auto's median over the burst's.
 2. Mass restore: ``--restore`` instances are linked (each QR scanned by the simulated phone),
    the daemon stops and a new one starts on the same state directory; seconds until all of
    them are ``connected`` again, next to the cold start of the same instances. Peak memory
@@ -71,15 +73,19 @@ def text_for(state: Path, sim: SimulatorThread, ids: list[str], gate: int | str)
     return text.replace('"{simulator}/"', f'"{sim.url.rstrip("/")}/"')
 
 
-def cold(sim: SimulatorThread, tmp: Path, size: int, gate: int | str, name: str) -> float:
+def cold(
+    sim: SimulatorThread, tmp: Path, size: int, gate: int | str, name: str
+) -> tuple[float, int]:
+    """Seconds until every QR shows, and how many launches the gate made wait."""
     ids = [f"{name}{n:02d}" for n in range(size)]
     t0 = time.monotonic()
     with running_daemon(tmp / f"{name}.yaml", text_for(tmp / name, sim, ids, gate)) as daemon:
         for iid in ids:
             wait_for(daemon.board, iid, lambda r: r.qr_ref is not None, WAIT, "a QR")
         seconds = time.monotonic() - t0
+        held_back = daemon.driver.held_back
     shutil.rmtree(tmp / name, ignore_errors=True)  # fresh profiles every run, and disk to spare
-    return seconds
+    return seconds, held_back
 
 
 def restore(sim: SimulatorThread, tmp: Path, size: int, gate: int | str) -> tuple[float, ...]:
@@ -115,21 +121,27 @@ def cold_table(
 ) -> None:
     ratio = "auto" in gates and 0 in gates
     heads = [gate_name(g) for g in gates] + (["auto / unbounded"] if ratio else [])
+    heads += [f"{gate_name(g)}: held back" for g in gates if g != 0]
     print("| instances | " + " | ".join(f"{h:>20}" for h in heads) + " |")
     print("|-----------|" + "|".join("-" * 22 for _ in heads) + "|")
     for size in sizes:
         runs: dict[int | str, list[float]] = {gate: [] for gate in gates}
+        held: dict[int | str, list[int]] = {gate: [] for gate in gates}
         for n in range(repeats):
             turn = n % len(gates)
             for gate in gates[turn:] + gates[:turn]:
-                name = f"c{size}g{gate}r{n}"
-                runs[gate].append(cold(sim, tmp, size, gate or size, name))
+                seconds, held_back = cold(sim, tmp, size, gate or size, f"c{size}g{gate}r{n}")
+                runs[gate].append(seconds)
+                held[gate].append(held_back)
         medians = {gate: statistics.median(seconds) for gate, seconds in runs.items()}
         cells = [
             f"{medians[g]:.1f} s ({min(runs[g]):.1f}-{max(runs[g]):.1f})".rjust(20) for g in gates
         ]
         if ratio:
             cells.append(f"{medians['auto'] / medians[0]:.2f}x".rjust(20))
+        # Launches that waited for a slot, most of any run: 0 means this gate started every
+        # launch the moment it was asked, as the unbounded burst does.
+        cells += [f"{max(held[g])} of {size}".rjust(20) for g in gates if g != 0]
         print(f"| {size:>9} | " + " | ".join(cells) + " |", flush=True)
 
 

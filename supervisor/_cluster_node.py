@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -83,8 +83,10 @@ class ClusterNode:
         board: StatusBoard,
         driver: Driver,
         resolve: Callable[[InstanceConfig], InstanceConfig],
+        keep_histories: Callable[[Collection[str]], object] = lambda ids: None,
     ) -> None:
-        """``resolve`` puts the embedded simulator's URL into an entry's ``{simulator}``."""
+        """``resolve`` puts the embedded simulator's URL into an entry's ``{simulator}``;
+        ``keep_histories`` hears the cluster's instance ids at the first snapshot."""
         assert daemon.cluster is not None
         self.cfg = cfg = daemon.cluster
         self.stats = ClusterStats()
@@ -93,6 +95,7 @@ class ClusterNode:
         self._board = board
         self._driver = driver
         self._resolve = resolve
+        self._keep_histories = keep_histories
         version = package_version("wasup")
         self._record = NodeRecord(cfg.node_id, cfg.advertise_url, cfg.capacity, version)
         self._fence: FenceProcess | _NoFence | None = None
@@ -303,6 +306,8 @@ class ClusterNode:
                 len(snapshot.nodes),
                 len(snapshot.instances),
             )
+            # Saved histories of instances gone from the cluster's list while we were down.
+            self._keep_histories(snapshot.instances.keys())
         self._snapshot = snapshot
 
     def _mark(self, instance_id: str) -> None:

@@ -112,7 +112,11 @@ class Daemon:
         self.driver.submit(self.webhooks.start()).result(timeout=30)
         if cfg.cluster is not None:
             self.cluster = ClusterNode(
-                cfg, self.board, self.driver, lambda c: self._resolve((c,))[0]
+                cfg,
+                self.board,
+                self.driver,
+                lambda c: self._resolve((c,))[0],
+                keep_histories=self.history.keep_only,
             )
             self.cluster.start_fence()  # before any browser can exist
         self.root = root = RootSupervisor.start(
@@ -186,6 +190,7 @@ class Daemon:
             runtime=runtime,
             resolve=lambda c: self._resolve((c,))[0],
         )
+        self.history.keep_only(file_ids | {c.id for c in runtime})
         # The sessions that served users before the restart launch first.
         last = load_last_states(cfg.state_dir)
         self._last_states = last

@@ -144,14 +144,20 @@ def test_any_node_lists_the_cluster_redirects_to_owners_and_edits_the_list(
 def test_an_instance_no_node_can_run_is_listed_unowned_and_answers_503(
     etcd: Etcd, tmp_path: Path
 ) -> None:
+    # A history this node saved for an instance gone from the cluster's list since.
+    histories = tmp_path / "a" / "history"
+    histories.mkdir(parents=True)
+    (histories / "gone.json").write_text("[]")
     with running_nodes(tmp_path, [etcd.url], ["a"], instances=["i1"], capacity=0) as nodes:
         node = nodes["a"]
         node.wait_message("following etcd")  # its first read, after the import
+        node.wait_message("forgetting the saved history of gone")
         status, body, headers = call(f"{node.url}/v1/instances/i1/qr?format=json")
         assert status == 503 and headers["Retry-After"] == "5", body
         assert nodes_by_id(node) == {"i1": None}
         status, metrics, _ = call(f"{node.url}/metrics")
         assert "wasup_cluster_unowned_instances 1.0" in metrics
+    assert not (histories / "gone.json").exists()
 
 
 @contextmanager

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -135,6 +136,31 @@ def test_the_saved_history_is_bounded_and_goes_with_its_instance(tmp_path: Path)
     _board, again = _persisted(tmp_path, limit=3)
     assert [t.generation for t in again.transitions("a")] == [8, 9, 9]
     again.close()
+
+
+def test_a_history_saved_for_an_instance_no_longer_configured_is_deleted(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "wasup.history")
+    board, log = _persisted(tmp_path)
+    for iid in ("kept", "dropped"):
+        board.add(iid)
+        board.move(iid, State.STARTING, generation=1)
+    log.close()  # the daemon stops; "dropped" leaves the config before the next start
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dropped.json", "kept.json"]
+
+    _board, log = _persisted(tmp_path)
+    assert log.transitions("dropped")  # loaded: an earlier run's history is read back whole
+    assert log.keep_only({"kept", "new"}) == ["dropped"]
+    assert log.transitions("dropped") == [] and len(log.transitions("kept")) == 2
+    log.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.json"]
+    assert "forgetting the saved history of dropped: no longer configured" in caplog.text
+    # Control: a run that keeps both leaves both files.
+    _board, log = _persisted(tmp_path)
+    assert log.keep_only({"kept", "dropped"}) == []
+    log.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.json"]
 
 
 def test_a_damaged_history_file_is_set_aside_and_a_bad_entry_skipped(

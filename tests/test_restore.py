@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import urllib.request
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from actors.driver import Driver
+from actors.history import HISTORY_DIR
 from actors.lifecycle import State
 from actors.status import StatusBoard
 from simulator import SimSettings, run_in_thread
@@ -97,6 +99,12 @@ def test_a_damaged_states_file_means_config_order(
     assert load_last_states(tmp_path) == {"a": State.CONNECTED}
 
 
+async def _settle() -> None:
+    """Let every task that can run, run (no clock: tasks ready now, then the ones they wake)."""
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
 async def test_the_launch_gate_serves_the_lowest_rank_first_and_skips_the_cancelled() -> None:
     driver = Driver(max_concurrent_launches=1)
     order: list[str] = []
@@ -122,7 +130,7 @@ async def test_the_launch_gate_serves_the_lowest_rank_first_and_skips_the_cancel
     # Every slot came back: two launches at once fit a gate of one again only one by one.
     release.clear()
     again = [asyncio.create_task(launch(f"x{n}", (0, n))) for n in range(2)]
-    await asyncio.sleep(0.01)
+    await _settle()
     assert driver.launching == 1
     release.set()
     await asyncio.gather(*again)
@@ -148,6 +156,9 @@ def test_after_a_restart_linked_sessions_launch_first_and_come_back_without_a_qr
             wait_state(daemon.board, "q", State.QR)
         saved = json.loads((tmp_path / "state" / LAST_STATES).read_text())
         assert saved == {"q": "qr", "c1": "connected", "c2": "connected"}
+        # An instance removed from the config while the daemon was stopped.
+        histories = tmp_path / "state" / HISTORY_DIR
+        shutil.copy(histories / "q.json", histories / "gone.json")
 
         with running_daemon(path) as daemon:
             for iid in ("c1", "c2"):
@@ -165,6 +176,7 @@ def test_after_a_restart_linked_sessions_launch_first_and_come_back_without_a_qr
             with opener.open(url, timeout=10) as response:
                 history = json.loads(response.read())["transitions"]
         assert daemon.driver.browsers == 0  # every browser closed, and counted out
+        assert sorted(p.name for p in histories.iterdir()) == ["c1.json", "c2.json", "q.json"]
         # The history outlived the daemon: the first run's moves, then the second run's.
         runs = [n for n, t in enumerate(history) if t["reason"] == "added"]
         assert len(runs) == 2, history
@@ -206,6 +218,41 @@ def test_the_auto_gate_stays_between_one_and_five_per_core(
     assert launch_slots(cores, 0) == launch_gate_size(cores)
 
 
+async def _cold_start_through_the_auto_gate(cores: int, size: int) -> Driver:
+    """``size`` launches asked at once of the auto gate on ``cores`` cores, each counting
+    its browser open as a session does; returns the driver once all have launched."""
+    driver = Driver(
+        max_concurrent_launches=launch_gate_size(cores),
+        launch_limit=lambda browsers: launch_slots(cores, browsers),
+    )
+    launched = asyncio.Event()
+
+    async def launch(n: int) -> None:
+        async with driver.launch_slot((0, n)):
+            await asyncio.sleep(0)  # the launch's awaits: the others queue meanwhile
+            driver.browsers += 1
+        if driver.browsers == size:
+            launched.set()
+
+    tasks = [asyncio.create_task(launch(n)) for n in range(size)]
+    await asyncio.wait_for(launched.wait(), timeout=10)
+    await asyncio.gather(*tasks)
+    return driver
+
+
+@given(cores=st.integers(1, 32), data=st.data())
+def test_the_auto_gate_delays_no_launch_of_a_cold_start_of_up_to_five_per_core(
+    cores: int, data: st.DataObject
+) -> None:
+    # The gate then is the unbounded burst: every launch starts the moment it is asked.
+    size = data.draw(st.integers(1, launch_gate_size(cores)), label="size")
+    driver = asyncio.run(_cold_start_through_the_auto_gate(cores, size))
+    assert driver.held_back == 0 and driver.peak_launching == size
+    # Control: one launch more than five per core waits, and the counter sees it.
+    driver = asyncio.run(_cold_start_through_the_auto_gate(cores, launch_gate_size(cores) + 1))
+    assert driver.held_back == 1 and driver.peak_launching == launch_gate_size(cores)
+
+
 async def test_the_launch_gate_asks_its_limit_at_every_grant() -> None:
     allowed = [1]
     heard: list[int] = []
@@ -225,13 +272,13 @@ async def test_the_launch_gate_asks_its_limit_at_every_grant() -> None:
             await release.wait()
 
     tasks = [asyncio.create_task(launch(n)) for n in range(4)]
-    await asyncio.sleep(0.01)
+    await _settle()
     assert running == [0] and driver.launching == 1  # the limit says one
     allowed[0] = 10  # the limit widens; the gate's own size (3) still caps it
     release.set()
     await asyncio.sleep(0)
     release.clear()
-    await asyncio.sleep(0.01)
+    await _settle()
     assert driver.peak_launching <= 3
     release.set()
     await asyncio.gather(*tasks)
