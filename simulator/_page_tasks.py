@@ -43,7 +43,7 @@ class PageTasks:
         if page.task is not None and page.task is not asyncio.current_task():
             page.task.cancel()
         if script is not None:
-            page.task = asyncio.create_task(_guarded(f"page {page.conn}", script))
+            page.task = _start(f"page {page.conn}", script)
         else:
             page.task = None
 
@@ -58,7 +58,7 @@ class PageTasks:
             self.rivals.pop(account, None)  # first, so what ``retake`` schedules is not cancelled
             await retake()
 
-        self.rivals[account] = asyncio.create_task(_guarded(f"rival of {account!r}", later()))
+        self.rivals[account] = _start(f"rival of {account!r}", later())
 
     def stop_rival(self, account: str) -> None:
         """Cancel the retake task of ``account``'s rival, if any."""
@@ -90,6 +90,15 @@ async def send(page: OpenPage, msg: Mapping[str, Any]) -> None:
         await page.outbox.send_json(msg)
     except ConnectionError:
         log.debug("page %d: socket closing, %s not sent", page.conn, msg.get("type"))
+
+
+def _start(what: str, script: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    """Run ``script`` as a task of its own, its failures logged as ``what``'s."""
+    task = asyncio.create_task(_guarded(what, script))
+    # A task cancelled before its first step never awaits ``script``: closing it then keeps
+    # it from being reported as never awaited (a no-op once it ran).
+    task.add_done_callback(lambda _task: script.close())
+    return task
 
 
 async def _guarded(what: str, script: Coroutine[Any, Any, None]) -> None:
