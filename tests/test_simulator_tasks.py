@@ -26,7 +26,7 @@ def _never_awaited(caught: list[warnings.WarningMessage]) -> list[str]:
 
 
 async def test_a_script_replaced_before_it_ran_is_closed_not_left_unawaited() -> None:
-    tasks, ran = PageTasks(), []
+    tasks, ran = PageTasks(), list[str]()
     page = OpenPage(1, _Outbox())
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
