@@ -63,6 +63,11 @@ class PageLink:
         self.want_qr(now)
         return self.generation
 
+    def use_selectors(self, selectors: Selectors) -> None:
+        """Give ``selectors`` to the browsers launched from now on; an open page keeps the
+        detector it was launched with (its script is in the page already)."""
+        self._selectors = selectors
+
     def launch(self, post: Callable[[object], None]) -> concurrent.futures.Future[float]:
         """Launch this generation's browser; the launch finishes on the io loop."""
         self.session = Session(

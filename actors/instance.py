@@ -301,6 +301,9 @@ class InstanceActor(GuardedActor):
     def _on_set_attempts(self, msg: m.SetAttempts) -> None:
         self._board.change(self._id, attempts=msg.attempts)
 
+    def _on_use_selectors(self, msg: m.UseSelectors) -> None:
+        self._page.use_selectors(msg.selectors)
+
     # -- events from the io loop ---------------------------------------------------------
 
     def _on_opened(self, msg: m.Opened) -> None:
@@ -389,6 +392,7 @@ class InstanceActor(GuardedActor):
         m.Park: _on_park,
         m.Reset: _on_reset,
         m.SetAttempts: _on_set_attempts,
+        m.UseSelectors: _on_use_selectors,
         m.Opened: _on_opened,
         m.BrowserGone: _on_browser_gone,
         m.PageLiveness: _on_liveness,

@@ -11,6 +11,7 @@ import enum
 from dataclasses import dataclass
 
 from actors.lifecycle import State
+from actors.selectors import Selectors
 from actors.vocabulary import RestartReason, TimerName
 
 # -- commands (from the supervisor, the HTTP API via the supervisor, or tests) -------------
@@ -127,6 +128,14 @@ class SetAttempts:
 
     attempts: int
     """Consecutive failed attempts."""
+
+
+@dataclass(frozen=True, slots=True)
+class UseSelectors:
+    """Recognise screens with ``selectors`` from the next browser launch on (a reload)."""
+
+    selectors: Selectors
+    """The selectors and texts the next browsers' detectors get."""
 
 
 # -- internal events (from the io loop and timers) ---------------------------------------

@@ -28,6 +28,8 @@ class RestartReason(StrEnum):
     """The instance's configuration changed on a reload (SIGHUP)."""
     MEMORY = "memory"
     """The browser stayed above its ``max_memory`` for ``max_memory_for``."""
+    SELECTORS = "selectors"
+    """A reload changed the selectors while the page showed a screen they did not know."""
 
     @property
     def counted(self) -> bool:
@@ -42,6 +44,7 @@ _COUNTED = frozenset(
         RestartReason.MANUAL,
         RestartReason.RELOAD,
         RestartReason.MEMORY,
+        RestartReason.SELECTORS,
     }
 )
 

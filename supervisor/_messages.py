@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from actors import WasupError
 from actors.messages import Report
+from actors.selectors import Selectors
 from actors.usage import Usage
 from actors.vocabulary import TimerName
 from supervisor.settings import InstanceConfig
@@ -62,6 +63,15 @@ class Apply:
 
     instances: tuple[InstanceConfig, ...]
     """The wanted instances."""
+
+
+@dataclass(frozen=True, slots=True)
+class SetSelectors:
+    """A reload changed the selectors: every child, and every child spawned from now on,
+    launches with them (ask: answers the ids restarted because their page was unknown)."""
+
+    selectors: Selectors
+    """The new selectors and texts."""
 
 
 @dataclass(frozen=True, slots=True)

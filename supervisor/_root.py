@@ -27,7 +27,7 @@ from actors.boundary import Barrier, GuardedActor
 from actors.driver import Driver
 from actors.instance import InstanceActor
 from actors.logs import about
-from actors.messages import Report
+from actors.messages import Report, Restart
 from actors.selectors import Selectors
 from actors.timers import Timers
 from actors.vocabulary import TimerName
@@ -41,6 +41,7 @@ from supervisor._messages import (
     InstanceExists,
     Remove,
     Sampled,
+    SetSelectors,
     ShuttingDown,
     StopAll,
     Tick,
@@ -58,6 +59,7 @@ from supervisor.policy import (
     Tell,
     first_steps,
     plan_apply,
+    selectors_steps,
 )
 from supervisor.settings import BrowserConfig, InstanceConfig, SupervisionConfig
 
@@ -286,6 +288,21 @@ class RootSupervisor(GuardedActor):
             "changed": list(plan.changed),
         }
 
+    def _on_set_selectors(self, msg: SetSelectors) -> list[str]:
+        self._selectors = msg.selectors
+        restarted = []
+        for instance_id, record in self._records.items():
+            shown = self._board.get(instance_id)
+            if self._stopping or shown is None:
+                state, screen = None, None  # only the selectors: no restart now
+            else:
+                state, screen = shown.state, shown.screen
+            steps = selectors_steps(record.child, msg.selectors, state, screen)
+            self._deliver(record, steps)
+            if any(isinstance(s, Tell) and isinstance(s.message, Restart) for s in steps):
+                restarted.append(instance_id)
+        return restarted
+
     def _on_stop_all(self, msg: StopAll) -> None:
         self._stop_all(msg.deadline)
 
@@ -337,6 +354,7 @@ class RootSupervisor(GuardedActor):
         Command: _on_command,
         GetRef: _on_get_ref,
         Apply: _on_apply,
+        SetSelectors: _on_set_selectors,
         StopAll: _on_stop_all,
         Tick: _on_tick,
         FromChild: _on_child,

@@ -28,7 +28,6 @@ from actors import Change, State, StatusBoard, WasupError, find_chromium
 from actors.history import HISTORY_DIR, TransitionLog
 from actors.logs import about
 from actors.procs import kill_profile_processes
-from actors.selectors import load_selectors
 from actors.timers import tell_quietly
 from supervisor._bridge import SupervisorControl, load_runtime_instances
 from supervisor._cluster_control import ClusterControl
@@ -37,6 +36,7 @@ from supervisor._messages import Apply, StopAll, Tick
 from supervisor._resources import ResourceSampler
 from supervisor._restore import load_last_states, restore_order, save_last_states, states_of
 from supervisor._root import RootSupervisor
+from supervisor._selectors_reload import SelectorsFile
 from supervisor._startup import (
     AlreadyRunning,
     acquire_lock,
@@ -84,6 +84,8 @@ class Daemon:
         self.control: SupervisorControl | ClusterControl | None = None
         self.cluster: ClusterNode | None = None
         """Cluster mode (``cluster:`` in the config), else None."""
+        self.selectors: SelectorsFile | None = None
+        """The running selectors (read at start, re-read on reload)."""
         self.webhooks = Webhooks(
             config.webhooks, config.state_dir, self.board, version=package_version("wasup")
         )
@@ -104,7 +106,7 @@ class Daemon:
         # Under the lock (one writer), before the first instance is on the board.
         self.history.persist(cfg.state_dir / HISTORY_DIR)
         executable = find_chromium(cfg.browser.executable)
-        selectors = load_selectors(cfg.selectors_file)
+        self.selectors = selectors = SelectorsFile(cfg.selectors_file)
         self.driver.start()
         if cfg.simulator.enabled:
             self._start_simulator()
@@ -122,7 +124,7 @@ class Daemon:
         self.root = root = RootSupervisor.start(
             driver=self.driver,
             board=self.board,
-            selectors=selectors,
+            selectors=selectors.selectors,
             supervision=cfg.supervision,
             browser=replace(cfg.browser, executable=executable),
             state_dir=cfg.state_dir,
@@ -313,7 +315,8 @@ class Daemon:
                 return 1
 
     def reload(self) -> dict[str, list[str]] | None:
-        """Re-read the config file and apply its instances; a bad file changes nothing."""
+        """Re-read the config file and apply its instances and selectors; a bad config
+        file changes nothing, a bad selectors file only keeps the running selectors."""
         self.notifier.reloading()
         if self.http is not None:
             self.http.reload_keys()
@@ -323,8 +326,12 @@ class Daemon:
             log.error("reload refused, keeping the running set: %s", exc)
             self.notifier.ready(status_line(self.board))
             return None
-        if replace(new, instances=()) != replace(self.config, instances=()):
-            log.warning("reload: only instances are applied; other changes need a restart")
+        if self.root is not None and self.selectors is not None:  # per node in a cluster too
+            self.selectors.reload(self.root, new.selectors_file)
+        if replace(new, instances=(), selectors_file=None) != replace(
+            self.config, instances=(), selectors_file=None
+        ):
+            log.warning("reload: only instances and selectors apply; other changes need a restart")
         if self.cluster is not None:  # the file only adds what the cluster's list lacks
             self.cluster.reload(new.instances)
             self.config = replace(self.config, instances=new.instances)

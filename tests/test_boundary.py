@@ -30,6 +30,7 @@ from supervisor._messages import (
     GetRef,
     Remove,
     Sampled,
+    SetSelectors,
     StopAll,
     Tick,
 )
@@ -115,6 +116,7 @@ ROOT_MESSAGES: list[object] = [
     FromChild(Report("x", 1, Event.QR), 1),
     Due("x", 1, TimerName.NEXT_START, 1),
     Sampled({"x": (1, Usage(1, "pss", 0.0, 1, 0.0))}),
+    SetSelectors(load_selectors()),
 ]
 
 
@@ -174,6 +176,7 @@ INSTANCE_MESSAGES: list[object] = [
     m.TimerFired(TimerName.IDLE, 1),
     m.PageReport(1, "qr", ref="2@x"),
     m.ScreenCaptured(1, "/nowhere/0badc0de.png"),
+    m.UseSelectors(load_selectors()),
 ]
 
 

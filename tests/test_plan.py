@@ -8,9 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actors import State
+from actors import RUNNING, State
 from actors import messages as m
 from actors.messages import Event, Report
+from actors.selectors import load_selectors
 from actors.vocabulary import Circuit, RestartReason, TimerName
 from supervisor.policy import (
     Arm,
@@ -25,6 +26,7 @@ from supervisor.policy import (
     Tell,
     first_steps,
     plan_apply,
+    selectors_steps,
 )
 from supervisor.settings import (
     BackoffConfig,
@@ -308,3 +310,24 @@ def test_a_block_without_a_duration_stays_parked() -> None:
     steps = p.on_report(c, Report("a", 1, Event.TERMINAL, "tos_block"), at(10))
     assert not [s for s in steps if isinstance(s, Arm)]
     assert c.breaker.circuit is Circuit.PARKED
+
+
+NEW_SELECTORS = load_selectors()
+
+
+@pytest.mark.parametrize("state", [None, *State])
+@pytest.mark.parametrize("screen", [None, "unknown", "qr", "loading", "conflict:another_window"])
+def test_new_selectors_reach_every_child_and_restart_only_a_running_unknown_page(
+    state: State | None, screen: str | None
+) -> None:
+    c = child()
+    c.pending = m.Wake(RestartReason.CRASH)
+    steps = selectors_steps(c, NEW_SELECTORS, state, screen)
+    if state in RUNNING and screen == "unknown":
+        # Told in this order: the restarted page must launch with the new selectors.
+        assert told(steps) == [m.UseSelectors(NEW_SELECTORS), m.Restart(RestartReason.SELECTORS)]
+        assert Disarm(TimerName.NEXT_START) in steps
+        assert c.pending is None
+    else:
+        assert steps == [Tell(m.UseSelectors(NEW_SELECTORS))]
+        assert c.pending == m.Wake(RestartReason.CRASH)

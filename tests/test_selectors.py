@@ -57,3 +57,12 @@ def test_bad_files_are_refused_by_name(tmp_path: Path, text: str, needle: str) -
 def test_a_missing_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read selectors file"):
         load_selectors(tmp_path / "nope.yaml")
+
+
+def test_a_file_that_is_not_utf8_is_refused_by_name(tmp_path: Path) -> None:
+    # A reload must get a ConfigError to log, not a UnicodeDecodeError that ends the daemon.
+    path = tmp_path / "sel.yaml"
+    path.write_bytes(b"texts:\n  use_here: ['\xff\xfe']\n")
+    with pytest.raises(ConfigError, match="not UTF-8") as err:
+        load_selectors(path)
+    assert str(path) in str(err.value)

@@ -33,6 +33,7 @@ from supervisor.policy._plan import (
     Unpark,
     first_steps,
     plan_apply,
+    selectors_steps,
 )
 
 __all__ = [
@@ -66,4 +67,5 @@ __all__ = [
     "launch_slots",
     "open_period",
     "plan_apply",
+    "selectors_steps",
 ]

@@ -18,10 +18,11 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from actors import RUNNING, State
+from actors import RUNNING, Screen, State
 from actors import messages as m
 from actors.logs import about
 from actors.messages import Event, Report
+from actors.selectors import Selectors
 from actors.vocabulary import Circuit, RestartReason, TimerName
 from supervisor.durations import format_duration
 from supervisor.policy._breaker import Action, Breaker, Decision
@@ -153,6 +154,20 @@ def first_steps(config: InstanceConfig, *, replaced: State | None = None) -> lis
     if config.start is StartPolicy.ALWAYS:
         return [shown, Tell(m.Start(RestartReason.BOOT))]
     return [shown]
+
+
+def selectors_steps(
+    child: Child, selectors: Selectors, state: State | None, screen: str | None
+) -> list[Step]:
+    """What a child is told when a reload changed the selectors: use them from its next
+    launch. A running page on an unknown ``screen`` restarts now (reason ``selectors``),
+    as an operator's restart would: the fix may be for that very screen, which would
+    otherwise wait out ``progress_timeout`` before its crash restart."""
+    steps: list[Step] = [Tell(m.UseSelectors(selectors))]
+    if state in RUNNING and screen == Screen.UNKNOWN.value:
+        child.pending = None
+        steps += [Disarm(TimerName.NEXT_START), Tell(m.Restart(RestartReason.SELECTORS))]
+    return steps
 
 
 class Planner:
