@@ -120,7 +120,7 @@ async def test_metric_values_come_from_the_board(h: Harness) -> None:
     assert sum(s.value for s in one_hot if s.labels["instance_id"] == "b") == 1
     restarts = got["wasup_instance_restarts"][1]
     assert value(restarts, instance_id="a", reason="crash") == 2
-    for reason in ("conflict", "manual", "reload", "memory"):
+    for reason in ("conflict", "manual", "reload", "memory", "selectors"):
         assert value(restarts, instance_id="a", reason=reason) == 0
     assert value(got["wasup_instance_memory_bytes"][1], instance_id="a") == 300 * 1024**2
     assert value(got["wasup_instance_cpu_seconds"][1], "_total", instance_id="a") == 12.5

@@ -12,7 +12,7 @@ from supervisor.metrics import RESTART_REASONS
 def status_json(record: InstanceStatus) -> dict[str, Any]:
     """One record; times are Unix epoch seconds (floats) or null.
 
-    ``counters.restarts`` always has the four reasons of the metrics, zeros included.
+    ``counters.restarts`` always has every reason of the metrics, zeros included.
     """
     restarts = dict.fromkeys(RESTART_REASONS, 0)
     restarts.update(record.restarts)
