@@ -40,8 +40,10 @@ def node_config(
     lease_ttl: str = "3s",
     fence_margin: str = "1s",
     extra_cluster: str = "",
+    extra: str = "",
 ) -> Path:
-    """Write ``<root>/<node_id>.yaml`` (state in ``<root>/<node_id>``); returns its path."""
+    """Write ``<root>/<node_id>.yaml`` (state in ``<root>/<node_id>``); returns its path.
+    ``extra_cluster`` goes inside ``cluster:``, ``extra`` at the top level."""
     simulator = "simulator: {enabled: true, fast: true}" if "{simulator}" in url else ""
     lines = "\n".join(f"  - id: {i}" for i in instances) or "  []"
     text = f"""
@@ -58,6 +60,7 @@ defaults:
   url: "{url}"
   qr_idle_timeout: 10m
 {FAST_SUPERVISION}
+{extra}
 cluster:
   etcd: {json.dumps(etcd_urls)}
   name: test

@@ -160,6 +160,23 @@ def test_an_instance_no_node_can_run_is_listed_unowned_and_answers_503(
     assert not (histories / "gone.json").exists()
 
 
+def test_a_reload_rereads_the_nodes_own_selectors_file(etcd: Etcd, tmp_path: Path) -> None:
+    sel = tmp_path / "sel.yaml"
+    sel.write_text("texts:\n  use_here: ['Use here']\n")
+    extra = f"selectors_file: {sel}"
+    with running_nodes(tmp_path, [etcd.url], ["a"], instances=["i1"], extra=extra) as nodes:
+        node = nodes["a"]
+        node.wait_message("owned (token", "i1", timeout=30)
+        sel.write_text("selectors:\n  qr_code: ['div']\n")
+        node.popen.send_signal(signal.SIGHUP)
+        node.wait_message(f"selectors refused, the running ones stay: {sel}: selectors: unknown")
+        sel.write_text("selectors:\n  qr: ['div[data-wasup-never]']\n")
+        node.popen.send_signal(signal.SIGHUP)
+        node.wait_message(f"reload: new selectors from {sel}")
+        node.popen.send_signal(signal.SIGHUP)
+        node.wait_message("reload: selectors unchanged")
+
+
 @contextmanager
 def one_node(etcd: Etcd, tmp_path: Path) -> Iterator[Node]:
     """Node ``a`` alone, once it owns its one instance ``i1``."""
