@@ -129,13 +129,15 @@ def test_a_reload_gives_new_selectors_to_the_next_launch(
         fixed = wait_for(board, "a", lambda r: r.generation == 3 and r.state is State.QR)
         assert dict(fixed.restarts) == {"manual": 1, "selectors": 1}
         assert board.require("b").generation == 2
-        # A bad selectors file: the instances still apply, the running selectors stay
-        # (the new instance recognises its QR with them).
-        sel.write_text("selectors:\n  qr_code: ['div']\n")
-        cfg.write_text(config_text(state, ["a", "b", "c"], extra=extra))
+        # A bad selectors file (at a new path): the instances still apply, the running
+        # selectors stay (the new instance recognises its QR with them).
+        bad = tmp_path / "bad.yaml"
+        bad.write_text("selectors:\n  qr_code: ['div']\n")
+        cfg.write_text(config_text(state, ["a", "b", "c"], extra=f"selectors_file: {bad}"))
         caplog.clear()
         assert daemon.reload() == {"added": ["c"], "removed": [], "changed": []}
-        assert f"{sel}: selectors: unknown key(s): qr_code" in caplog.text
+        assert f"{bad}: selectors: unknown key(s): qr_code" in caplog.text
+        assert "need a restart" not in caplog.text  # a new selectors_file is no such change
         wait_state(board, "c", State.QR)
         assert daemon.selectors is not None
         assert daemon.selectors.selectors == load_selectors()  # what GOOD says
