@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pykka
 import pytest
@@ -27,6 +28,8 @@ from actors.session import SessionConfig
 from actors.status import Change, InstanceStatus
 from simulator import SimSettings, run_in_thread
 from simulator.phone import PhoneClient
+from supervisor._root import RootSupervisor
+from supervisor.settings import BrowserConfig, SupervisionConfig
 from tests.waiting import wait_for as board_wait_for
 
 WAIT = 20.0
@@ -164,6 +167,18 @@ def instance_fixtures() -> tuple[object, object, object, object]:
             yield hh
 
     return driver, sim, phone, h
+
+
+def idle_root(state_dir: Path, cls: type[RootSupervisor] = RootSupervisor) -> pykka.ActorRef[Any]:
+    """A real root supervisor whose driver never starts: nothing it runs launches a browser."""
+    return cls.start(
+        driver=Driver(),
+        board=StatusBoard(),
+        selectors=load_selectors(),
+        supervision=SupervisionConfig(),
+        browser=BrowserConfig(executable="/nonexistent/chromium"),
+        state_dir=state_dir,
+    )
 
 
 def kill_browser(profile: Path) -> None:

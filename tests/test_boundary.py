@@ -35,8 +35,9 @@ from supervisor._messages import (
     Tick,
 )
 from supervisor._root import RootSupervisor
-from supervisor.settings import BrowserConfig, InstanceConfig, SupervisionConfig
+from supervisor.settings import InstanceConfig
 from supervisor.verbs import Verb
+from tests.actor_harness import idle_root
 
 
 class Boom(Exception):
@@ -135,20 +136,9 @@ class RaisingRoot(RootSupervisor):
     }
 
 
-def _root(cls: type[RootSupervisor], tmp_path: Path) -> pykka.ActorRef[Any]:
-    return cls.start(
-        driver=Driver(),  # never started: nothing here launches a browser
-        board=StatusBoard(),
-        selectors=load_selectors(),
-        supervision=SupervisionConfig(),
-        browser=BrowserConfig(executable="/nonexistent/chromium"),
-        state_dir=tmp_path,
-    )
-
-
 @pytest.mark.parametrize("message", ROOT_MESSAGES, ids=lambda msg: type(msg).__name__)
 def test_the_root_survives_any_message_that_raises(message: object, tmp_path: Path) -> None:
-    ref = _root(RaisingRoot, tmp_path)
+    ref = idle_root(tmp_path, RaisingRoot)
     ref.tell(message)
     with pytest.raises(Boom):
         ref.ask(message, timeout=10)

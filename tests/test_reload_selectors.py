@@ -1,7 +1,7 @@
 """A reload re-reads the selectors file: new selectors apply from each instance's next
 launch, a page on an unknown screen restarts at once, a bad file keeps the running ones.
 
-The file's own checks run against a real root supervisor (no browser); one test runs the
+SelectorsFile's checks run against a real root supervisor (no browser); one test runs the
 whole daemon with the simulator and a real Chromium."""
 
 from __future__ import annotations
@@ -13,13 +13,12 @@ from pathlib import Path
 import pykka
 import pytest
 
-from actors import State, StatusBoard
-from actors.driver import Driver
+from actors import State
 from actors.selectors import load_selectors
 from supervisor._root import RootSupervisor
 from supervisor._selectors_reload import SelectorsFile
-from supervisor.settings import BrowserConfig, SupervisionConfig
 from supervisor.verbs import Verb
+from tests.actor_harness import idle_root
 from tests.daemon_harness import config_text, running_daemon, wait_state
 from tests.waiting import wait_for
 
@@ -31,14 +30,7 @@ BLIND = "selectors:\n  qr: ['div[data-wasup-never]']\n"
 
 @pytest.fixture
 def root(tmp_path: Path) -> Iterator[pykka.ActorRef[RootSupervisor]]:
-    ref = RootSupervisor.start(
-        driver=Driver(),  # never started: nothing here launches a browser
-        board=StatusBoard(),
-        selectors=load_selectors(),
-        supervision=SupervisionConfig(),
-        browser=BrowserConfig(executable="/nonexistent/chromium"),
-        state_dir=tmp_path,
-    )
+    ref = idle_root(tmp_path)
     yield ref
     pykka.ActorRegistry.stop_all(timeout=10)
 
