@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import statistics
 import sys
 import tempfile
@@ -37,7 +36,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from simulator import SimSettings, run_in_thread
 from tests.cluster.harness import Cluster, account_of
-from tests.cluster.nodes import API_KEY, Node, Timings
+from tests.cluster.nodes import Node, Timings
 from tests.cluster.scenarios import NODES, three_linked_nodes
 from tests.etcd_server import running_etcd
 
@@ -117,7 +116,6 @@ def main() -> None:
     parser.add_argument("--unowned-grace", type=float, default=10.0)
     parser.add_argument("--handover-interval", type=float, default=1.0)
     args = parser.parse_args()
-    os.environ["WASUP_API_KEY"] = API_KEY
     timings = Timings(args.lease_ttl, args.fence_margin, args.unowned_grace, args.handover_interval)
     ids = [f"i{n:02d}" for n in range(args.instances)]
     with (

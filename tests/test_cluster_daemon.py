@@ -11,56 +11,29 @@ import json
 import os
 import signal
 import subprocess
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from supervisor.cluster import place
-from tests.cluster_daemon import Node, running_nodes
+from tests.cluster.nodes import QUICK, Node, running_nodes
 from tests.etcd_server import Etcd
+from tests.waiting import wait_until
 
 pytest_plugins = ["tests.etcd_fixtures"]
 pytestmark = pytest.mark.cluster
 
 IDS = ["i1", "i2", "i3", "i4", "i5", "i6"]
-KEY = "cluster-test-key"
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-def call(url: str, method: str = "GET", body: object = None) -> tuple[int, Any, dict[str, str]]:
-    """One request, redirects not followed: status, JSON body (or None), headers."""
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method)
-    request.add_header("Authorization", f"Bearer {KEY}")
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    opener = urllib.request.build_opener(_NoRedirect)
-    try:
-        with opener.open(request, timeout=30) as answer:
-            status, raw, headers = answer.status, answer.read(), dict(answer.headers)
-    except urllib.error.HTTPError as error:
-        status, raw, headers = error.code, error.read(), dict(error.headers)
-    try:
-        parsed = json.loads(raw) if raw else None
-    except ValueError:
-        parsed = raw.decode(errors="replace")
-    return status, parsed, headers
+QUICKLY = {"timings": QUICK, "start": "on_demand"}
+"""The nodes' settings here: short timings, and no browser unless a QR is asked for."""
 
 
 def nodes_by_id(node: Node) -> dict[str, str | None]:
-    status, body, _ = call(f"{node.url}/v1/instances")
-    assert status == 200, body
-    return {entry["id"]: entry["node"] for entry in body["instances"]}
+    answer = node.get("/v1/instances")
+    assert answer.status_code == 200, answer.text
+    return {entry["id"]: entry["node"] for entry in answer.json()["instances"]}
 
 
 def wait_listed(
@@ -71,12 +44,7 @@ def wait_listed(
     The list follows etcd through the node's watch, and an owner's claim is logged before
     the other node has seen it, so one read right after the claim may still lag.
     """
-    deadline = time.monotonic() + timeout
-    seen = nodes_by_id(node)
-    while not expected(seen):
-        assert time.monotonic() < deadline, f"{node.url} lists {seen}"
-        time.sleep(0.1)
-        seen = nodes_by_id(node)
+    wait_until(lambda: nodes_by_id(node), f"{node.node_id}'s list", timeout, accept=expected)
 
 
 def wait_owned(nodes: dict[str, Node], ids: list[str]) -> dict[str, str]:
@@ -95,8 +63,7 @@ def other(nodes: dict[str, Node], node_id: str) -> Node:
 def test_any_node_lists_the_cluster_redirects_to_owners_and_edits_the_list(
     etcd: Etcd, tmp_path: Path
 ) -> None:
-    env = {"WASUP_API_KEY": KEY}
-    with running_nodes(tmp_path, [etcd.url], ["a", "b"], env=env, instances=IDS) as nodes:
+    with running_nodes(tmp_path, [etcd.url], ["a", "b"], IDS, **QUICKLY) as nodes:
         owners = wait_owned(nodes, IDS)
         assert set(owners.values()) == {"a", "b"}, "placement spreads six instances"
         for node in nodes.values():
@@ -105,37 +72,37 @@ def test_any_node_lists_the_cluster_redirects_to_owners_and_edits_the_list(
         for iid, owner in owners.items():
             here, there = other(nodes, owner), nodes[owner]
             for path in (f"/v1/instances/{iid}", f"/v1/instances/{iid}/qr?format=json&wait=5"):
-                status, body, headers = call(here.url + path)
-                assert status == 307, (path, body)
-                assert headers["Location"] == there.url + path
-            status, body, _ = call(f"{there.url}/v1/instances/{iid}")
-            assert status == 200 and body["node"] == owner
+                answer = here.get(path)
+                assert answer.status_code == 307, (path, answer.text)
+                assert answer.headers["Location"] == there.url + path
+            answer = there.get(f"/v1/instances/{iid}")
+            assert answer.status_code == 200 and answer.json()["node"] == owner
 
         # Added through the node that will not own it; the owner starts it.
         new = next(
             f"n{n}" for n in range(100) if place([f"n{n}"], {"a": 1, "b": 1})[f"n{n}"] == "a"
         )
-        status, body, _ = call(
-            f"{nodes['b'].url}/v1/instances/{new}", "PUT", {"start": "on_demand"}
-        )
-        assert status == 201, body
-        nodes["a"].wait_message("owned (token", new, timeout=30)
-        status, body, _ = call(f"{nodes['b'].url}/v1/instances/{new}", "PUT", {})
-        assert status == 409, body
+        a, b, path = nodes["a"], nodes["b"], f"/v1/instances/{new}"
+        answer = b.request("PUT", path, json={"start": "on_demand"})
+        assert answer.status_code == 201, answer.text
+        a.wait_message("owned (token", new, timeout=30)
+        answer = b.request("PUT", path, json={})
+        assert answer.status_code == 409, answer.text
 
         # Removed through the same non-owner; the owner stops and releases it.
-        status, body, _ = call(f"{nodes['b'].url}/v1/instances/{new}", "DELETE")
-        assert status == 202, body
-        nodes["a"].wait_message("removed", new, timeout=30)
-        status, body, _ = call(f"{nodes['a'].url}/v1/instances/{new}")
-        assert status == 404, body
-        status, body, _ = call(f"{nodes['b'].url}/v1/instances/{new}", "DELETE")
-        assert status == 404, body
+        answer = b.request("DELETE", path)
+        assert answer.status_code == 202, answer.text
+        a.wait_message("removed", new, timeout=30)
+        answer = a.get(path)
+        assert answer.status_code == 404, answer.text
+        answer = b.request("DELETE", path)
+        assert answer.status_code == 404, answer.text
         for node in nodes.values():
             wait_listed(node, lambda listed: new not in listed)
 
-        status, metrics, _ = call(f"{nodes['a'].url}/metrics")
-        assert status == 200
+        answer = a.get("/metrics")
+        assert answer.status_code == 200
+        metrics = answer.text
         assert "wasup_cluster_nodes 2.0" in metrics
         owned_by_a = sum(1 for owner in owners.values() if owner == "a")
         assert f"wasup_cluster_owned_instances {float(owned_by_a)}" in metrics
@@ -145,42 +112,43 @@ def test_an_instance_no_node_can_run_is_listed_unowned_and_answers_503(
     etcd: Etcd, tmp_path: Path
 ) -> None:
     # A history this node saved for an instance gone from the cluster's list since.
-    histories = tmp_path / "a" / "history"
+    histories = tmp_path / "a" / "state" / "history"
     histories.mkdir(parents=True)
     (histories / "gone.json").write_text("[]")
-    with running_nodes(tmp_path, [etcd.url], ["a"], instances=["i1"], capacity=0) as nodes:
+    with running_nodes(tmp_path, [etcd.url], ["a"], ["i1"], capacity=0, **QUICKLY) as nodes:
         node = nodes["a"]
         node.wait_message("following etcd")  # its first read, after the import
         node.wait_message("forgetting the saved history of gone")
-        status, body, headers = call(f"{node.url}/v1/instances/i1/qr?format=json")
-        assert status == 503 and headers["Retry-After"] == "5", body
+        answer = node.get("/v1/instances/i1/qr?format=json")
+        assert answer.status_code == 503 and answer.headers["Retry-After"] == "5", answer.text
         assert nodes_by_id(node) == {"i1": None}
-        status, metrics, _ = call(f"{node.url}/metrics")
-        assert "wasup_cluster_unowned_instances 1.0" in metrics
+        assert "wasup_cluster_unowned_instances 1.0" in node.get("/metrics").text
     assert not (histories / "gone.json").exists()
 
 
 def test_a_reload_rereads_the_nodes_own_selectors_file(etcd: Etcd, tmp_path: Path) -> None:
     sel = tmp_path / "sel.yaml"
     sel.write_text("texts:\n  use_here: ['Use here']\n")
-    extra = f"selectors_file: {sel}"
-    with running_nodes(tmp_path, [etcd.url], ["a"], instances=["i1"], extra=extra) as nodes:
+    top_level = f"selectors_file: {sel}"
+    with running_nodes(
+        tmp_path, [etcd.url], ["a"], ["i1"], top_level=top_level, **QUICKLY
+    ) as nodes:
         node = nodes["a"]
         node.wait_message("owned (token", "i1", timeout=30)
         sel.write_text("selectors:\n  qr_code: ['div']\n")
-        node.popen.send_signal(signal.SIGHUP)
+        node.reload()
         node.wait_message(f"selectors refused, the running ones stay: {sel}: selectors: unknown")
         sel.write_text("selectors:\n  qr: ['div[data-wasup-never]']\n")
-        node.popen.send_signal(signal.SIGHUP)
+        node.reload()
         node.wait_message(f"reload: new selectors from {sel}")
-        node.popen.send_signal(signal.SIGHUP)
+        node.reload()
         node.wait_message("reload: selectors unchanged")
 
 
 @contextmanager
 def one_node(etcd: Etcd, tmp_path: Path) -> Iterator[Node]:
     """Node ``a`` alone, once it owns its one instance ``i1``."""
-    with running_nodes(tmp_path, [etcd.url], ["a"], instances=["i1"]) as nodes:
+    with running_nodes(tmp_path, [etcd.url], ["a"], ["i1"], **QUICKLY) as nodes:
         nodes["a"].wait_message("owned (token", "i1", timeout=30)
         yield nodes["a"]
 
@@ -192,17 +160,18 @@ def test_a_node_cut_off_from_etcd_fences_shows_why_and_claims_again(
         etcd.proc.send_signal(signal.SIGSTOP)  # every request now hangs
         try:
             node.wait_message("stopping: fenced", "i1", timeout=30)
-            status, body, _ = call(f"{node.url}/v1/instances")
-            assert status == 200
-            (entry,) = body["instances"]
+            answer = node.get("/v1/instances")
+            assert answer.status_code == 200
+            (entry,) = answer.json()["instances"]
             assert entry["node"] is None
             assert entry["last_error"].startswith("fenced")
         finally:
             etcd.proc.send_signal(signal.SIGCONT)
         # With a new lease it claims the instance again, under a new token.
         node.wait_message("owned (token", "i1", timeout=30, nth=2)
-        status, body, _ = call(f"{node.url}/v1/instances/i1")
-        assert status == 200 and body["node"] == "a" and body["last_error"] is None
+        answer = node.get("/v1/instances/i1")
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["node"] == "a" and answer.json()["last_error"] is None
 
 
 def test_a_node_whose_fence_process_dies_fences_and_starts_a_new_one(
@@ -225,7 +194,7 @@ def test_a_node_whose_fence_process_dies_fences_and_starts_a_new_one(
 def test_a_qr_fetched_from_a_non_owner_follows_the_redirect_to_the_owner(
     etcd: Etcd, tmp_path: Path
 ) -> None:
-    with running_nodes(tmp_path, [etcd.url], ["a", "b"], instances=["q1"]) as nodes:
+    with running_nodes(tmp_path, [etcd.url], ["a", "b"], ["q1"], **QUICKLY) as nodes:
         (owner,) = wait_owned(nodes, ["q1"]).values()
         here = other(nodes, owner)
         out = subprocess.run(

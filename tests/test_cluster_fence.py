@@ -20,7 +20,8 @@ import pytest
 
 from actors.procs import kill_profiles, processes_by_profile, profile_processes
 from supervisor.cluster import FenceProcess, FenceReason, ReportKind
-from tests.process_tree import TREE, WAIT, Browser, Browsers, alive, wait_until
+from tests.process_tree import TREE, WAIT, Browser, Browsers, alive
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.cluster
 

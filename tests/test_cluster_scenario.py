@@ -31,7 +31,7 @@ from supervisor.cluster import (
     stamp_profile,
 )
 from tests.etcd_server import Etcd
-from tests.process_tree import wait_until
+from tests.waiting import wait_until
 
 pytest_plugins = ["tests.etcd_fixtures"]
 pytestmark = pytest.mark.cluster

@@ -1,14 +1,44 @@
-"""Waiting on the StatusBoard: block on its change notifications, with a timeout."""
+"""Waiting with a timeout: on the StatusBoard's change notifications, or by polling.
+
+:func:`wait_until` is the one poll loop of the tests, for what has no events to block on
+(another process, etcd, ``/proc``).
+"""
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
+from typing import TypeVar
 
 from actors.status import Change, InstanceStatus, StatusBoard
 from simulator import ControlError, PhoneClient
 
 WAIT = 30.0
+
+T = TypeVar("T")
+
+
+def wait_until(
+    check: Callable[[], T],
+    what: str,
+    timeout: float = WAIT,
+    *,
+    every: float = 0.1,
+    accept: Callable[[T], object] = bool,
+) -> T:
+    """Call ``check`` every ``every`` s until ``accept`` takes its value, and return that.
+
+    Fails after ``timeout`` naming ``what`` and the last value seen.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if accept(value):
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{what}: not within {timeout}s (last: {value!r})")
+        time.sleep(every)
 
 
 def wait_for(

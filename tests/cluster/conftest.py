@@ -15,7 +15,7 @@ import pytest
 
 from simulator import SimSettings, SimulatorThread, run_in_thread
 from tests.cluster.harness import Cluster, MakeCluster
-from tests.cluster.nodes import API_KEY, Timings
+from tests.cluster.nodes import Timings
 from tests.etcd_server import Etcd, running_etcd, running_etcd_cluster
 
 
@@ -53,13 +53,10 @@ def etcd_members(tmp_path: Path) -> Iterator[list[Etcd]]:
 
 
 @pytest.fixture
-def make_cluster(
-    tmp_path: Path, judge: SimulatorThread, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[MakeCluster]:
+def make_cluster(tmp_path: Path, judge: SimulatorThread) -> Iterator[MakeCluster]:
     """Build a :class:`Cluster` on the given etcd URLs; every one built is closed after."""
     if os.geteuid() != 0:
         pytest.skip("each node runs in PID and UTS namespaces of its own (unshare): root only")
-    monkeypatch.setenv("WASUP_API_KEY", API_KEY)
     built: list[Cluster] = []
 
     def make(etcd: list[str], instances: list[str], timings: Timings | None = None) -> Cluster:

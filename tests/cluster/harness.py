@@ -21,10 +21,9 @@ from typing import Any
 from actors.procs import kill_profiles
 from simulator import ControlError, SimulatorThread
 from supervisor.cluster import ClusterConfig, EtcdStore, Snapshot, StoreUnavailable, place
-from tests.cluster.nodes import Node, NodeSpec, Timings, node_config, wait_until_true
-from tests.etcd_server import free_port
+from tests.cluster.nodes import NAME, Node, NodeSpec, Timings, start_all
+from tests.waiting import wait_until
 
-NAME = "scen"
 WAIT = 60.0
 
 
@@ -114,27 +113,23 @@ class Cluster:
         self, node_id: str, capacity: int, *, etcd: list[str] | None = None, extra: str = ""
     ) -> Node:
         """Configure a node (its own state dir and port; the shared profiles); not started."""
-        spec = NodeSpec(node_id, free_port(), capacity, tuple(etcd or self.etcd), extra)
-        text = node_config(
-            spec,
-            state_dir=self.root / node_id / "state",
-            profile_dir=self.profile_dir,
+        spec = NodeSpec(
+            node_id,
+            tuple(etcd or self.etcd),
+            tuple(self.instances),
+            self.profile_dir,
+            capacity,
+            self.timings,
             page_url=self.sim.url.rstrip("/"),
-            instances=self.instances,
-            timings=self.timings,
-            name=NAME,
+            extra=extra,
         )
-        node = Node(spec, self.root, text)
+        node = Node(spec, self.root)
         self.nodes[node_id] = node
         return node
 
     def start(self, *node_ids: str) -> None:
         """Start these nodes (every configured one if none is named) side by side."""
-        nodes = [self.nodes[node_id] for node_id in node_ids or tuple(self.nodes)]
-        for node in nodes:
-            node.spawn()
-        for node in nodes:
-            node.wait_up()
+        start_all(self.nodes[node_id] for node_id in node_ids or tuple(self.nodes))
 
     def live(self) -> list[Node]:
         """The nodes whose daemon process is alive."""
@@ -202,12 +197,13 @@ class Cluster:
         timeout: float = WAIT,
     ) -> dict[str, Any]:
         """Wait until the owner reports a status that satisfies ``predicate``."""
-
-        def check() -> dict[str, Any] | None:
-            record = self.status(instance_id)
-            return record if record is not None and predicate(record) else None
-
-        found: dict[str, Any] = wait_until_true(check, f"{instance_id}: {what}", timeout)
+        found = wait_until(
+            lambda: self.status(instance_id),
+            f"{instance_id}: {what}",
+            timeout,
+            accept=lambda record: record is not None and predicate(record),
+        )
+        assert found is not None
         return found
 
     def wait_connected(
@@ -230,14 +226,12 @@ class Cluster:
         """Wait until every instance has an owner among ``by`` (default: the live nodes)."""
         wanted = list(ids)
 
-        def check() -> dict[str, str] | None:
+        def owned(owners: dict[str, str]) -> bool:
             allowed = set(by) if by is not None else {n.node_id for n in self.live()}
-            owners = self.view.owners()
-            done = all(owners.get(i) in allowed for i in wanted)
-            return {i: owners[i] for i in wanted} if done else None
+            return all(owners.get(i) in allowed for i in wanted)
 
-        found: dict[str, str] = wait_until_true(check, f"owners of {wanted}", timeout)
-        return found
+        owners = wait_until(self.view.owners, f"owners of {wanted}", timeout, accept=owned)
+        return {i: owners[i] for i in wanted}
 
     def placement(self) -> dict[str, str]:
         """Where placement puts each instance over the live nodes (the settled state)."""
@@ -246,19 +240,13 @@ class Cluster:
 
     def wait_placed(self, timeout: float = WAIT) -> dict[str, str]:
         """Wait until etcd's owner keys are exactly the placement over the live nodes."""
-
-        seen: list[tuple[dict[str, str], dict[str, str]]] = []
-
-        def check() -> dict[str, str] | None:
-            owners, placed = self.view.owners(), self.placement()
-            seen[:] = [(owners, placed)]
-            return owners if owners == placed else None
-
-        try:
-            found: dict[str, str] = wait_until_true(check, "owners as placed", timeout)
-        except AssertionError as exc:
-            raise AssertionError(f"{exc}; owners, placement: {seen}") from None
-        return found
+        owners, _ = wait_until(
+            lambda: (self.view.owners(), self.placement()),
+            "owners (first) as placed (second)",
+            timeout,
+            accept=lambda seen: seen[0] == seen[1],
+        )
+        return owners
 
     def owned_by(self, node_id: str) -> list[str]:
         """The instances ``node_id`` owns in etcd now."""

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 
 from supervisor.cluster import place
 from tests.cluster.harness import Cluster
-from tests.cluster.nodes import Node, wait_until_true
+from tests.cluster.nodes import Node
+from tests.waiting import wait_until
 
 NODES = ("a", "b", "c")
 SAMPLE = 0.05
@@ -88,7 +89,7 @@ def wait_registered(cluster: Cluster, node_id: str, timeout: float) -> None:
         snap = cluster.view.snapshot()
         return snap is not None and node_id in snap.nodes
 
-    wait_until_true(check, f"{node_id} registered", timeout)
+    wait_until(check, f"{node_id} registered", timeout)
 
 
 def no_new_qr(records: dict[str, dict[str, object]]) -> list[str]:

@@ -14,7 +14,7 @@ import pytest
 
 from supervisor.cluster import place
 from tests.cluster.harness import Cluster, MakeCluster, account_of
-from tests.cluster.nodes import Timings, wait_until_true
+from tests.cluster.nodes import Timings
 from tests.cluster.scenarios import (
     NODES,
     busiest,
@@ -25,6 +25,7 @@ from tests.cluster.scenarios import (
 )
 from tests.cluster.tcp_proxy import proxy_to
 from tests.etcd_server import Etcd
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.cluster, pytest.mark.browser, pytest.mark.cluster_slow]
 
@@ -105,7 +106,7 @@ def test_etcd_down_and_back(make_cluster: MakeCluster, etcd_member: Etcd) -> Non
 
     etcd_member.stop()
     # Consistency over availability: past the fence deadline every node killed its browsers.
-    wait_until_true(
+    wait_until(
         lambda: not any(cluster.browsers().values()), "every browser fenced", 2 * TIMINGS.lease_ttl
     )
     assert all(n.running() for n in cluster.nodes.values())
@@ -165,19 +166,17 @@ def test_an_instance_added_and_removed_through_a_non_owner(
 
     answer = entry.http.delete(f"{entry.url}/v1/instances/{new}", timeout=30)
     assert answer.status_code == 202, answer.text
-    snap = wait_until_true(
-        lambda: (
-            (s := cluster.view.snapshot()) is not None
-            and new not in s.instances
-            and new not in s.owners
-            and new not in s.status
-            and s
-        ),
+    snap = wait_until(
+        cluster.view.snapshot,
         f"{new} gone from etcd",
         30,
+        accept=lambda s: (
+            s is not None and new not in s.instances and new not in s.owners and new not in s.status
+        ),
     )
+    assert snap is not None
     assert new not in snap.owners and new not in snap.status  # no stale "connected" left
-    wait_until_true(
+    wait_until(
         lambda: new not in cluster.nodes[owner].browsers(cluster.profile_dir, [new]),
         f"{new}'s browser closed",
         30,

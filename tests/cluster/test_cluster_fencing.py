@@ -15,7 +15,7 @@ import time
 import pytest
 
 from tests.cluster.harness import MakeCluster, account_of
-from tests.cluster.nodes import Timings, wait_until_true
+from tests.cluster.nodes import Timings
 from tests.cluster.scenarios import (
     NODES,
     busiest,
@@ -25,6 +25,7 @@ from tests.cluster.scenarios import (
     watch_departure,
 )
 from tests.etcd_server import Etcd
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.cluster, pytest.mark.browser]
 
@@ -93,7 +94,7 @@ def test_negative_control_without_fencing_the_same_pause_shows_an_overlap(
     record = cluster.wait_status(instance_id, lambda r: bool(r.get("qr_ref")), "a QR elsewhere")
     assert record["_node"] != victim_id
     cluster.sim.phone.scan(record["qr_ref"], account_of(instance_id))
-    wait_until_true(
+    wait_until(
         lambda: cluster.max_live().get(account_of(instance_id), 0) >= 2,
         f"two live connections of {account_of(instance_id)}",
         timeout=30,
