@@ -254,14 +254,19 @@ class Cluster:
 
     def link(self, instance_id: str, account: str) -> None:
         """Scan the QR the owner shows into ``account``; wait until it is connected."""
+        tried: set[str] = set()
         for _ in range(5):
-            record = self.wait_status(instance_id, lambda r: bool(r.get("qr_ref")), "a QR")
+            record = self.wait_status(
+                instance_id, lambda r: r.get("qr_ref") not in (None, "", *tried), "a new QR"
+            )
             try:
                 self.sim.phone.scan(record["qr_ref"], account)
                 break
-            except ControlError as exc:  # the ref rotated between reading and scanning
+            except ControlError as exc:
+                # The ref rotated before the scan (or before a busy owner saw the next one).
                 if exc.status != 404:
                     raise
+                tried.add(record["qr_ref"])
         else:
             raise AssertionError(f"{instance_id}: five QR refs expired before a scan")
         self.wait_connected([instance_id])
