@@ -197,6 +197,8 @@ def test_a_qr_fetched_from_a_non_owner_follows_the_redirect_to_the_owner(
     with running_nodes(tmp_path, [etcd.url], ["a", "b"], ["q1"], **QUICKLY) as nodes:
         (owner,) = wait_owned(nodes, ["q1"]).values()
         here = other(nodes, owner)
+        # Until its watch shows the claim, the other node holds q1 unowned and answers 503.
+        wait_listed(here, lambda listed: listed == {"q1": owner})
         out = subprocess.run(
             [
                 "curl",
