@@ -142,19 +142,9 @@ class Coordinator:
     async def _next(
         self, changes: asyncio.Queue[Snapshot | ClusterError], *, wait: float | None
     ) -> Snapshot | ClusterError | None:
-        getter = asyncio.ensure_future(changes.get())
-        woken = asyncio.ensure_future(self._wake.wait())
-        try:
-            done, _ = await asyncio.wait(
-                {getter, woken}, timeout=wait, return_when=asyncio.FIRST_COMPLETED
-            )
-        finally:
-            woken.cancel()
+        got = await next_change(changes, self._wake, wait)
         self._wake.clear()
-        if getter in done:
-            return getter.result()
-        getter.cancel()
-        return None
+        return got
 
     def _view(self, snapshot: Snapshot) -> ClusterView:
         view = snapshot.view()
@@ -224,3 +214,22 @@ class Coordinator:
         del self._owned[instance_id]
         self._stats.moved(reason)
         await self._store.release(ownership)
+
+
+async def next_change(
+    changes: asyncio.Queue[Any], wake: asyncio.Event, wait: float | None
+) -> Any | None:
+    """The next item of ``changes``; None once ``wake`` is set or ``wait`` seconds passed."""
+    getter = asyncio.ensure_future(changes.get())
+    woken = asyncio.ensure_future(wake.wait())
+    try:
+        done, _ = await asyncio.wait(
+            {getter, woken}, timeout=wait, return_when=asyncio.FIRST_COMPLETED
+        )
+    finally:
+        # Both, also when the caller is cancelled (the node stopping): a getter left
+        # pending is destroyed with the loop, and asyncio logs it. Its item, if any, stays
+        # queued (Queue.get takes it only when the getter task resumes).
+        woken.cancel()
+        getter.cancel()
+    return getter.result() if getter in done else None
