@@ -32,7 +32,7 @@ from simulator import SimSettings, run_in_thread
 from tests.daemon_harness import config_text, running_daemon, wait_state
 from tests.fault_gate import Mode, gate
 from tests.test_cli import wasup
-from tests.waiting import WAIT, wait_for
+from tests.waiting import WAIT, wait_for, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -127,11 +127,8 @@ def test_a_stale_singleton_lock_and_a_live_foreign_browser_on_a_profile(tmp_path
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        for _ in range(200):
-            if (held / "SingletonLock").is_symlink():
-                break
-            time.sleep(0.05)
-        assert (held / "SingletonLock").is_symlink(), "the foreign browser took no lock"
+        lock = held / "SingletonLock"
+        wait_until(lock.is_symlink, "the foreign browser taking its lock", 10, every=0.05)
         with running_daemon(tmp_path / "w.yaml", config_text(state, ["a", "b"])) as daemon:
             for i in ("a", "b"):
                 wait_state(daemon.board, i, State.QR)

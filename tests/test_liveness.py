@@ -30,7 +30,7 @@ from actors.status import InstanceStatus
 from simulator import ControlError
 from tests.daemon_harness import config_text, link, phone_for, running_daemon, wait_state
 from tests.http_harness import running
-from tests.waiting import wait_for
+from tests.waiting import wait_for, wait_until
 
 LIVENESS = 3.0
 
@@ -147,11 +147,7 @@ def test_a_browser_frozen_by_sigstop_is_killed_and_its_session_comes_back(
                            timeout=LIVENESS + 10, what="backoff")  # fmt: skip
         assert "stopped answering" in (crashed.last_error or "")
         # The frozen process was killed by its profile (SIGKILL ends a stopped process).
-        for _ in range(200):
-            if not _alive(mains[0]):
-                break
-            time.sleep(0.05)
-        assert not _alive(mains[0])
+        wait_until(lambda: not _alive(mains[0]), "the frozen browser killed", 10, every=0.05)
         back = wait_for(daemon.board, "a", lambda r: r.state is State.CONNECTED
                         and r.generation == 2, what="reconnected")  # fmt: skip
         assert back.qr_codes == 1  # the profile survived: no new QR was needed

@@ -19,12 +19,13 @@ import os
 import shlex
 import signal
 import subprocess
-import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
+
+from tests import waiting
 
 T = TypeVar("T")
 
@@ -57,14 +58,9 @@ def wait_until(check: Callable[[], T | None], timeout: float, what: str, step: f
     The container's state is only reachable through commands, so this polls; each poll is a
     command round trip (~0.1 s), and ``step`` only keeps a tight loop off the CPU.
     """
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value is not None:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not reached in {timeout:g} s")
-        time.sleep(step)
+    found = waiting.wait_until(check, what, timeout, every=step, accept=lambda v: v is not None)
+    assert found is not None
+    return found
 
 
 class Container:
