@@ -81,20 +81,19 @@ def remote_json(view: ClusterView, instance_id: str) -> dict[str, Any]:
     snapshot = view.snapshot
     status = None if snapshot is None else snapshot.status.get(instance_id)
     node = node_of(view, instance_id)
-    record = InstanceStatus(instance_id)
-    if status is not None and node is not None and status.owner == node:
-        try:
-            state = State(status.state)
-        except ValueError:
-            state = State.STOPPED
-        record = InstanceStatus(instance_id, state=state, since=status.since)
-    body = status_json(record)
-    body["node"] = node
-    if status is not None and node is not None and status.owner == node:
-        body["qr_available"] = status.qr_available
-        body["last_error"] = status.reason or None
-    else:
+    if status is None or node is None or status.owner != node:
+        body = status_json(InstanceStatus(instance_id))
+        body["node"] = node
         body["last_error"] = view.fenced_reason(instance_id) or "no node runs it right now"
+        return body
+    try:
+        state = State(status.state)
+    except ValueError:
+        state = State.STOPPED
+    body = status_json(InstanceStatus(instance_id, state=state, since=status.since))
+    body["node"] = node
+    body["qr_available"] = status.qr_available
+    body["last_error"] = status.reason or None
     return body
 
 
